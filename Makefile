@@ -1,0 +1,29 @@
+# Makefile for graphile_worker (PGXS)
+#
+#   make            build graphile_worker.so
+#   make install    install the library and the extension's SQL files
+#   make test       install what is missing, build, install, run every suite
+#
+# The test suites themselves are run by tests/run.sh; see README.md.
+
+EXTENSION = graphile_worker
+MODULE_big = graphile_worker
+OBJS = \
+	extension/graphile_worker.o
+
+DATA = extension/graphile_worker--0.1.0.sql
+PGFILEDESC = "graphile_worker - Graphile Worker job queue in PostgreSQL"
+
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo
+test:
+	bash tests/run.sh
+
+demo:
+	bash tests/demo.sh
