@@ -9,7 +9,8 @@
 EXTENSION = graphile_worker
 MODULE_big = graphile_worker
 OBJS = \
-	extension/graphile_worker.o
+	extension/graphile_worker.o \
+	bgworker/worker_id.o
 
 DATA = extension/graphile_worker--0.1.0.sql
 PGFILEDESC = "graphile_worker - Graphile Worker job queue in PostgreSQL"
