@@ -3,8 +3,10 @@
 #   start_node($name)        a PostgreSQL::Test::Cluster with graphile_worker
 #                            in shared_preload_libraries, started
 #   run_cmd(\@cmd, %opt)     run a program (env => {..}, cwd => dir,
-#                            timeout => seconds); returns a hash ref
-#                            { rc, stdout, stderr, timed_out }
+#                            timeout => seconds, default 60); returns a
+#                            hash ref { rc, stdout, stderr, timed_out,
+#                            error }; rc is undef when the program could
+#                            not be run or timed out (then killed)
 #   pg_env($node, $db)       the PG* variables that point a libpq or
 #                            node-postgres client at $node / $db
 #   describe_schema($node, $db)
@@ -40,21 +42,29 @@ sub run_cmd
 	my ($cmd, %opt) = @_;
 	my ($stdout, $stderr) = ('', '');
 	my $timeout = IPC::Run::timeout($opt{timeout} // 60);
-	local %ENV = (%ENV, %{ $opt{env} // {} });
+	local %ENV = %ENV;
+	# env => { NAME => undef } removes NAME from the environment.
+	for my $k (keys %{ $opt{env} // {} })
+	{
+		my $v = $opt{env}{$k};
+		if (defined $v) { $ENV{$k} = $v; }
+		else            { delete $ENV{$k}; }
+	}
 	my @init = $opt{cwd} ? (init => sub { chdir $opt{cwd} or die "chdir $opt{cwd}: $!" }) : ();
 	my $stdin = $opt{stdin} // '';
 	print "# Running: " . join(' ', @$cmd)
 	  . ($opt{cwd} ? " (in $opt{cwd})" : '') . "\n";
-	my ($rc, $timed_out) = (undef, 0);
+	my ($rc, $timed_out, $error) = (undef, 0, undef);
 	eval {
 		IPC::Run::run($cmd, @init, '<', \$stdin, '>', \$stdout,
 			'2>', \$stderr, $timeout);
 		$rc = $? >> 8;
 		1;
 	} or do {
-		my $err = $@;
-		die $err unless $timeout->is_expired;
-		$timed_out = 1;
+		# A timeout (the child is killed) or a program that cannot be run.
+		$error = $@;
+		$timed_out = 1 if $timeout->is_expired;
+		print "# failed: $error\n";
 	};
 	# Keep everything in the test's log file for post-mortems.
 	print "# stdout:\n$stdout\n" if $stdout ne '';
@@ -63,7 +73,8 @@ sub run_cmd
 		rc        => $rc,
 		stdout    => $stdout,
 		stderr    => $stderr,
-		timed_out => $timed_out
+		timed_out => $timed_out,
+		error     => $error
 	};
 }
 

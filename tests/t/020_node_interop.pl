@@ -1,0 +1,213 @@
+# 020_node_interop.pl: the real Node package graphile-worker 0.18.0 (from the
+# npm registry) shares the queue with the extension.
+#
+# Proves that
+#   a) the schema Node's own migrations build (graphile-worker --schema-only
+#      in a database without the extension) and the one CREATE EXTENSION
+#      graphile_worker builds are described identically by
+#      tests/sql/describe_schema.sql;
+#   b) graphile-worker --schema-only against a database with the extension
+#      exits 0 and runs no migration (the ledger, ids 1..20 and their ts, is
+#      unchanged);
+#   c) a job added by Node's WorkerUtils.addJob lands in our tables with its
+#      task, queue, key and payload;
+#   d) jobs added by our SQL add_job (one without and one with a queue) are
+#      run exactly once by a Node worker (graphile-worker --once), which
+#      sees the right payload, id, task, queue and attempt number and
+#      deletes them when done, while jobs for task identifiers Node does
+#      not know are left untouched, and no job or queue is left locked;
+#   e) none of this changes the schema's shape.
+# Skipped when node/npm are missing or the registry cannot be reached.
+use strict;
+use warnings;
+
+use File::Copy;
+use File::Path qw(make_path);
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use GwTest;
+
+my $interop = "$ENV{GW_SOURCE_DIR}/tests/interop";
+
+# --- Install graphile-worker 0.18.0 into a scratch folder ----------------
+my $scratch = PostgreSQL::Test::Utils::tempdir('node');
+my %npm_env = (
+	npm_config_update_notifier => 'false',
+	npm_config_fund            => 'false',
+	npm_config_audit           => 'false',
+	npm_config_fetch_retries   => '1',
+	npm_config_fetch_timeout   => '15000',);
+
+my $r = run_cmd([ 'node', '--version' ]);
+plan skip_all => 'node is not installed: ' . ($r->{error} // $r->{stderr})
+  unless defined $r->{rc} && $r->{rc} == 0;
+my $node_version = $r->{stdout};
+chomp $node_version;
+
+$r = run_cmd([ 'npm', 'init', '-y' ], cwd => $scratch, env => \%npm_env);
+plan skip_all => 'npm is not usable: ' . ($r->{error} // $r->{stderr})
+  unless defined $r->{rc} && $r->{rc} == 0;
+
+$r = run_cmd(
+	[ 'npm', 'install', '--no-audit', '--no-fund', 'graphile-worker@0.18.0' ],
+	cwd     => $scratch,
+	env     => \%npm_env,
+	timeout => 45);
+unless (defined $r->{rc} && $r->{rc} == 0)
+{
+	my $why =
+	    $r->{timed_out} ? 'npm install timed out after 45 s'
+	  : defined $r->{rc} ? "npm install exited $r->{rc}: " . join(
+		' | ',
+		(grep { /\S/ && !/EBADENGINE|^npm (warn|notice)/ }
+			split /\n/, $r->{stderr})[ 0 .. 2 ])
+	  : "npm install could not run: $r->{error}";
+	plan skip_all => "npm registry unreachable: $why";
+}
+diag("node $node_version; graphile-worker installed in $scratch");
+
+my $gw_bin = "$scratch/node_modules/.bin/graphile-worker";
+my ($installed) =
+  slurp_file("$scratch/node_modules/graphile-worker/package.json") =~
+  /"version"\s*:\s*"([^"]+)"/;
+is($installed, '0.18.0', 'graphile-worker 0.18.0 is installed');
+
+# The task folder and the addJob script live next to node_modules, where
+# Node resolves 'graphile-worker' from and where the CLI looks for tasks/.
+make_path("$scratch/tasks");
+copy("$interop/tasks/js_task.cjs", "$scratch/tasks/js_task.cjs")
+  or die "copy js_task.cjs: $!";
+copy("$interop/add_job.mjs", "$scratch/add_job.mjs")
+  or die "copy add_job.mjs: $!";
+
+# --- The cluster ----------------------------------------------------------
+my $node = start_node('interop');
+$node->safe_psql('postgres', 'CREATE DATABASE nodeonly');
+$node->safe_psql('postgres', 'CREATE DATABASE ext');
+$node->safe_psql('ext',      'CREATE EXTENSION graphile_worker');
+
+# Node connects through the PG* variables (node-postgres takes a socket
+# directory as PGHOST), as the cluster's superuser, the OS user.
+sub node_run
+{
+	my ($db, @cmd) = @_;
+	return run_cmd(
+		\@cmd,
+		cwd => $scratch,
+		env => {
+			%{ pg_env($node, $db) },
+			DATABASE_URL          => undef,
+			GRAPHILE_WORKER_SCHEMA => undef,
+			NODE_NO_WARNINGS      => '1',
+		},
+		timeout => 30);
+}
+
+my $ledger_ids = q{
+SELECT string_agg(id::text, ',' ORDER BY id) FROM graphile_worker.migrations};
+my $all_ids = join(',', 1 .. 20);
+
+# --- a) Node's own schema and ours have the same shape --------------------
+$r = node_run('nodeonly', $gw_bin, '--schema-only');
+is($r->{rc}, 0, 'nodeonly: graphile-worker --schema-only exits 0');
+like($r->{stdout}, qr/^Schema updated$/m,
+	'nodeonly: graphile-worker --schema-only says "Schema updated"');
+is($node->safe_psql('nodeonly', $ledger_ids),
+	$all_ids, 'nodeonly: Node migrated to 20');
+is($node->safe_psql('nodeonly', q{SELECT count(*) FROM pg_extension
+	WHERE extname = 'graphile_worker'}), '0', 'nodeonly: no extension there');
+
+my $node_shape = describe_schema($node, 'nodeonly');
+my $ext_shape  = describe_schema($node, 'ext');
+cmp_ok(scalar(() = $node_shape =~ /\n/g), '>', 50,
+	'describe_schema prints a full description');
+is($ext_shape, $node_shape,
+	'CREATE EXTENSION and Node migrations give the same schema description');
+
+# --- b) Node sees the extension's schema as migrated ----------------------
+my $ledger = q{SELECT id, ts, breaking FROM graphile_worker.migrations
+	ORDER BY id};
+my $ledger_before = $node->safe_psql('ext', $ledger);
+$r = node_run('ext', $gw_bin, '--schema-only');
+is($r->{rc}, 0, 'ext: graphile-worker --schema-only exits 0');
+like($r->{stdout}, qr/^Schema updated$/m,
+	'ext: graphile-worker --schema-only says "Schema updated"');
+is($node->safe_psql('ext', $ledger_ids), $all_ids,
+	'ext: the ledger still holds exactly ids 1..20');
+is($node->safe_psql('ext', $ledger), $ledger_before,
+	'ext: no migration ran (ids, ts and breaking unchanged)');
+
+# --- c) Node's addJob writes into our tables ------------------------------
+$r = node_run('ext', 'node', "$scratch/add_job.mjs");
+is($r->{rc}, 0, 'ext: Node WorkerUtils.addJob script exits 0');
+my ($json_line) = grep { /^\{/ } split /\n/, $r->{stdout};
+my $added = eval { decode_json($json_line // '') } // {};
+is_deeply($added, { id => $added->{id}, task_identifier => 'node_task', key => 'nk' },
+	'ext: addJob returned the job with its task identifier and key');
+like($added->{id} // '', qr/^[0-9]+$/, 'ext: addJob returned a numeric id');
+my $node_job_id = $added->{id} // -1;
+is( $node->safe_psql(
+		'ext', q{
+SELECT id, queue_name, task_identifier, key, priority, attempts,
+	max_attempts, revision, flags, locked_at, locked_by, last_error,
+	run_at <= now()
+  FROM graphile_worker.jobs WHERE task_identifier = 'node_task'}),
+	"$node_job_id|q1|node_task|nk|0|0|25|0|||||t",
+	'ext: the Node job is in graphile_worker.jobs (queue q1, key nk)');
+is( $node->safe_psql(
+		'ext',
+		"SELECT payload FROM graphile_worker._private_jobs WHERE id = $node_job_id"),
+	'{"from":"node"}',
+	'ext: the Node job has payload {"from":"node"}');
+
+# --- d) A Node worker runs the jobs our add_job added ---------------------
+$node->safe_psql('ext',
+	'CREATE TABLE node_results (n int, job_id bigint, task text, queue text, attempts int)');
+my $id42 = $node->safe_psql('ext',
+	q{SELECT id FROM graphile_worker.add_job('js_task', '{"n": 42}')});
+my $id43 = $node->safe_psql('ext',
+	q{SELECT id FROM graphile_worker.add_job('js_task', '{"n": 43}', queue_name => 'qsql')});
+$node->safe_psql('ext',
+	q{SELECT graphile_worker.add_job('sql_only_task', '{"x": 1}', job_key => 'sk')});
+
+# Jobs Node has no task for: the one from c) and sql_only_task.
+my $others = q{
+SELECT j.*, p.payload, p.is_available
+  FROM graphile_worker.jobs AS j
+  JOIN graphile_worker._private_jobs AS p USING (id)
+ WHERE j.task_identifier <> 'js_task' ORDER BY j.id};
+my $others_before = $node->safe_psql('ext', $others);
+my @others_rows = split /\n/, $others_before;
+is(scalar @others_rows, 2, 'ext: two jobs for tasks Node does not know');
+
+$r = node_run('ext', $gw_bin, '--once');
+is($r->{rc}, 0, 'ext: graphile-worker --once exits 0');
+is( $node->safe_psql(
+		'ext', 'SELECT n, job_id, task, queue, attempts FROM node_results ORDER BY n'),
+	"42|$id42|js_task||1\n43|$id43|js_task|qsql|1",
+	'ext: the Node task ran each SQL-added job once, with its payload, id, task, queue');
+is( $node->safe_psql(
+		'ext',
+		q{SELECT count(*) FROM graphile_worker.jobs WHERE task_identifier = 'js_task'}),
+	'0', 'ext: the jobs Node ran are gone from graphile_worker.jobs');
+is($node->safe_psql('ext', $others), $others_before,
+	'ext: jobs for identifiers Node does not know are untouched');
+is( $node->safe_psql(
+		'ext', q{
+SELECT (SELECT count(*) FROM graphile_worker._private_jobs
+	 WHERE locked_at IS NOT NULL OR locked_by IS NOT NULL)
+	 || '/' ||
+	(SELECT count(*) FROM graphile_worker._private_job_queues
+	 WHERE locked_at IS NOT NULL OR locked_by IS NOT NULL)}),
+	'0/0', 'ext: no job and no queue left locked');
+
+# --- e) Node changed nothing in the shape ---------------------------------
+is(describe_schema($node, 'ext'), $ext_shape,
+	'ext: schema description unchanged after Node used it');
+is($node->safe_psql('ext', $ledger), $ledger_before,
+	'ext: migration ledger unchanged after Node used it');
+
+$node->stop;
+done_testing();
