@@ -24,6 +24,14 @@
 
 \echo Use "CREATE EXTENSION graphile_worker" to load this file. \quit
 
+/*
+ * The schema belongs to the extension (the control file names pg_catalog,
+ * as pg_cron does), so DROP EXTENSION removes it, pg_dump does not dump it
+ * separately, and installing fails rather than adopting a schema that
+ * someone else created.
+ */
+CREATE SCHEMA graphile_worker;
+
 /* ---------------------------------------------------------------------
  * Types and tables (Node migration 20 shape)
  * ---------------------------------------------------------------------

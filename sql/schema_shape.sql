@@ -13,6 +13,11 @@ CREATE EXTENSION graphile_worker;
 -- not relocatable, and the schema belongs to the extension
 ALTER EXTENSION graphile_worker SET SCHEMA public;
 SELECT extrelocatable, extnamespace::regnamespace FROM pg_extension WHERE extname = 'graphile_worker';
+-- the schema itself is a member, so DROP EXTENSION removes it and pg_dump
+-- does not create it separately
+SELECT count(*) AS schema_is_member FROM pg_depend
+ WHERE classid = 'pg_namespace'::regclass AND objid = 'graphile_worker'::regnamespace
+   AND refclassid = 'pg_extension'::regclass AND deptype = 'e';
 -- no triggers and no foreign keys, as in Node
 SELECT count(*) AS triggers FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
  WHERE c.relnamespace = 'graphile_worker'::regnamespace;

@@ -61,8 +61,9 @@ unless (defined $r->{rc} && $r->{rc} == 0)
 	    $r->{timed_out} ? 'npm install timed out after 45 s'
 	  : defined $r->{rc} ? "npm install exited $r->{rc}: " . join(
 		' | ',
-		(grep { /\S/ && !/EBADENGINE|^npm (warn|notice)/ }
-			split /\n/, $r->{stderr})[ 0 .. 2 ])
+		grep { defined }
+		  (grep { /\S/ && !/^npm (warn|notice)/ } split /\n/, $r->{stderr})
+		  [ 0 .. 2 ])
 	  : "npm install could not run: $r->{error}";
 	plan skip_all => "npm registry unreachable: $why";
 }
