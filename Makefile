@@ -10,6 +10,15 @@ EXTENSION = graphile_worker
 MODULE_big = graphile_worker
 OBJS = \
 	extension/graphile_worker.o \
+	extension/guc.o \
+	extension/shmem.o \
+	extension/wakeup.o \
+	extension/workers_view.o \
+	bgworker/launcher.o \
+	bgworker/supervisor.o \
+	bgworker/job_worker.o \
+	bgworker/claim.o \
+	bgworker/handler.o \
 	bgworker/worker_id.o
 
 DATA = extension/graphile_worker--0.1.0.sql

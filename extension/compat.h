@@ -10,13 +10,45 @@
 #ifndef GW_COMPAT_H
 #define GW_COMPAT_H
 
+#include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/tuplestore.h"
 
 /* PostgreSQL 15 renamed EmitWarningsOnPlaceholders and made it reserve. */
 #if PG_VERSION_NUM >= 150000
 #define gw_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
 #else
 #define gw_reserve_guc_prefix(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* PostgreSQL 15 added InitMaterializedSRF; before it, set up by hand. */
+#if PG_VERSION_NUM >= 150000
+#define gw_init_materialized_srf(fcinfo) InitMaterializedSRF(fcinfo, 0)
+#else
+static inline void
+gw_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcxt;
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(oldcxt);
+}
+#endif
+
+/* PostgreSQL 16 replaced pg_proc_aclcheck with object_aclcheck. */
+#if PG_VERSION_NUM >= 160000
+#define gw_proc_aclcheck(fnoid, roleid, mode) \
+	object_aclcheck(ProcedureRelationId, fnoid, roleid, mode)
+#else
+#define gw_proc_aclcheck(fnoid, roleid, mode) pg_proc_aclcheck(fnoid, roleid, mode)
 #endif
 
 #endif							/* GW_COMPAT_H */

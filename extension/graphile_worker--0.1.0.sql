@@ -304,6 +304,42 @@ end;
 $$;
 
 /* ---------------------------------------------------------------------
+ * Background worker support (C, graphile_worker.so)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * _wake_at_commit: when the calling transaction commits, wake "due" idle
+ * job workers of this database and set a timer for first_future (the
+ * earliest of "future" jobs scheduled later).  Does nothing when the
+ * library is not preloaded.
+ */
+CREATE FUNCTION graphile_worker._wake_at_commit(due integer,
+	first_future timestamp with time zone, future integer)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'gw_sql_wake_at_commit';
+
+/* _extension_created: at commit, the launcher starts this database's workers. */
+CREATE FUNCTION graphile_worker._extension_created()
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'gw_sql_extension_created';
+
+CREATE FUNCTION graphile_worker._workers(
+	OUT datid oid, OUT datname text, OUT pid integer, OUT kind text,
+	OUT state text, OUT worker_id text, OUT job_id bigint,
+	OUT task_identifier text, OUT state_since timestamp with time zone)
+RETURNS SETOF record
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'gw_sql_workers';
+
+CREATE VIEW graphile_worker.workers AS
+	SELECT datid, datname, pid, kind, state, worker_id, job_id,
+		task_identifier, state_since
+	FROM graphile_worker._workers();
+
+/* ---------------------------------------------------------------------
  * The public API (signatures, defaults and results as Node 0.18)
  * ---------------------------------------------------------------------
  */
@@ -366,7 +402,13 @@ begin
     and jobs.is_available is not true;
   end if;
 
-  -- The count is an over-estimate when keyed rows are updated, as in Node.
+  -- Our workers are woken at commit; Node and Rust workers by the NOTIFY,
+  -- whose count is an over-estimate when keyed rows are updated, as in Node.
+  perform graphile_worker._wake_at_commit(
+    (pg_catalog.count(*) filter (where spec.run_at is null or spec.run_at <= pg_catalog.now()))::integer,
+    pg_catalog.min(spec.run_at) filter (where spec.run_at > pg_catalog.now()),
+    (pg_catalog.count(*) filter (where spec.run_at > pg_catalog.now()))::integer)
+  from pg_catalog.unnest(specs) as spec;
   perform pg_catalog.pg_notify('jobs:insert',
     '{"r":' || pg_catalog.random()::text || ',"count":' ||
     pg_catalog.cardinality(specs)::text || '}');
@@ -545,6 +587,11 @@ begin
       updated_at = pg_catalog.now()
     returning * into v_job;
   if v_job.revision = 0 then
+    if v_job.run_at > pg_catalog.now() then
+      perform graphile_worker._wake_at_commit(0, v_job.run_at, 1);
+    else
+      perform graphile_worker._wake_at_commit(1, null, 0);
+    end if;
     perform pg_catalog.pg_notify('jobs:insert',
       '{"r":' || pg_catalog.random()::text || ',"count":1}');
   end if;
@@ -668,6 +715,9 @@ $$;
  * EXECUTE on add_job/add_jobs/remove_job to application roles.
  * ---------------------------------------------------------------------
  */
+REVOKE ALL ON FUNCTION graphile_worker._wake_at_commit(integer, timestamp with time zone, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker._extension_created() FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker._workers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker._check_job_specs(graphile_worker.job_spec[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker._lock_job_keys(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.add_jobs(graphile_worker.job_spec[], boolean) FROM PUBLIC;
@@ -698,3 +748,8 @@ COMMENT ON FUNCTION graphile_worker.reschedule_jobs(bigint[], timestamp with tim
 	'Change run_at, priority, attempts or max_attempts of these jobs unless locked';
 COMMENT ON FUNCTION graphile_worker.force_unlock_workers(text[]) IS
 	'Release the jobs and queues locked by these (dead) worker ids';
+COMMENT ON VIEW graphile_worker.workers IS
+	'The processes of graphile_worker in this server: launcher, supervisors, job workers';
+
+/* Start this database's workers once the installing transaction commits. */
+SELECT graphile_worker._extension_created();

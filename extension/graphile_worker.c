@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * graphile_worker.c
- *	  Module entry point: _PG_init defines the graphile_worker.* settings.
+ *	  Module entry point: _PG_init defines the graphile_worker.* settings
+ *	  and, when the library is preloaded, asks for shared memory and
+ *	  registers the launcher.
  *
- * The library must be loaded through shared_preload_libraries so that the
- * background workers can be registered in the postmaster; loaded any other
- * way (e.g. by CREATE EXTENSION alone) it only defines its settings.
+ * Loaded only by CREATE EXTENSION (not preloaded), the library defines its
+ * settings and SQL-callable functions but runs no job: the queue can still
+ * be shared with Node or Rust workers.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,18 +16,21 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
-#include "compat.h"
+#include "graphile_worker.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/*
- * _PG_init reserves the graphile_worker.* prefix, so a misspelt setting in
- * postgresql.conf is reported instead of silently ignored.
- */
 void
 _PG_init(void)
 {
-	gw_reserve_guc_prefix("graphile_worker");
+	gw_define_settings();
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	gw_shmem_install_hooks();
+	/* pg_upgrade's server must not run jobs */
+	if (IsBinaryUpgrade)
+		return;
+	gw_register_launcher();
 }

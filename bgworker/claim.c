@@ -1,0 +1,271 @@
+/*-------------------------------------------------------------------------
+ *
+ * claim.c
+ *	  The three statements a job worker runs against the queue: claim,
+ *	  complete and fail.  They are the statements of Graphile Worker 0.18
+ *	  (getJobs, completeJobs, failJobs), so Node workers, the jobs view and
+ *	  the admin functions see exactly what they expect:
+ *
+ *	  - claim locks due, available jobs of tasks that have a handler here,
+ *		in priority then run_at order, skipping locked rows and locked
+ *		named queues and jobs with a forbidden flag, keeping one job per
+ *		named queue, and sets attempts + 1, locked_at, locked_by on the job
+ *		and its queue;
+ *	  - complete deletes the job and unlocks its queue;
+ *	  - fail records last_error, sets run_at to greatest(now(), run_at) +
+ *		exp(least(attempts, 10)) seconds and unlocks job and queue.
+ *
+ *	  Complete and fail only touch rows still locked by this worker.  Every
+ *	  function and operator is schema-qualified, as the worker is a
+ *	  superuser session.  Plans are prepared once per process.
+ *
+ *	  Callers are connected to SPI inside a transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "graphile_worker.h"
+#include "job_worker.h"
+
+/*
+ * $1 worker id, $2 task identifiers with a handler, $3 forbidden flags (or
+ * NULL), $4 how many jobs at most.  The result starts with the columns of
+ * the graphile_worker.jobs view, in order, then payload.
+ */
+static const char *const claim_sql =
+"WITH j_raw AS ("
+"  SELECT jobs.job_queue_id, jobs.priority, jobs.run_at, jobs.id"
+"    FROM graphile_worker._private_jobs AS jobs"
+"   WHERE jobs.is_available OPERATOR(pg_catalog.=) true"
+"     AND jobs.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+"     AND jobs.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+"           SELECT tasks.id FROM graphile_worker._private_tasks AS tasks"
+"            WHERE tasks.identifier OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])))"
+"     AND (jobs.job_queue_id IS NULL OR jobs.job_queue_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+"           SELECT job_queues.id FROM graphile_worker._private_job_queues AS job_queues"
+"            WHERE job_queues.is_available OPERATOR(pg_catalog.=) true"
+"              FOR UPDATE SKIP LOCKED)))"
+"     AND ($3::pg_catalog.text[] IS NULL"
+"          OR (jobs.flags OPERATOR(pg_catalog.?|) $3::pg_catalog.text[]) IS NOT TRUE)"
+"   ORDER BY jobs.priority, jobs.run_at"
+"   LIMIT $4"
+"     FOR UPDATE SKIP LOCKED"
+"), j AS ("
+"  SELECT DISTINCT ON (j_raw.job_queue_id,"
+"                      CASE WHEN j_raw.job_queue_id IS NULL THEN j_raw.id END)"
+"         j_raw.job_queue_id, j_raw.id"
+"    FROM j_raw"
+"   ORDER BY j_raw.job_queue_id,"
+"            CASE WHEN j_raw.job_queue_id IS NULL THEN j_raw.id END,"
+"            j_raw.priority, j_raw.run_at"
+"), q AS ("
+"  UPDATE graphile_worker._private_job_queues AS job_queues"
+"     SET locked_by = $1::pg_catalog.text, locked_at = pg_catalog.now()"
+"    FROM j"
+"   WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
+"  RETURNING job_queues.id, job_queues.queue_name"
+")"
+"UPDATE graphile_worker._private_jobs AS jobs"
+"   SET attempts = jobs.attempts OPERATOR(pg_catalog.+) 1::pg_catalog.int2,"
+"       locked_by = $1::pg_catalog.text,"
+"       locked_at = pg_catalog.now()"
+"  FROM j"
+"  JOIN graphile_worker._private_tasks AS tasks ON true"
+"  LEFT JOIN q ON q.id OPERATOR(pg_catalog.=) j.job_queue_id"
+" WHERE jobs.id OPERATOR(pg_catalog.=) j.id"
+"   AND tasks.id OPERATOR(pg_catalog.=) jobs.task_id"
+" RETURNING jobs.id, q.queue_name, tasks.identifier, jobs.priority, jobs.run_at,"
+"           jobs.attempts, jobs.max_attempts, jobs.last_error, jobs.created_at,"
+"           jobs.updated_at, jobs.key, jobs.locked_at, jobs.locked_by,"
+"           jobs.revision, jobs.flags, jobs.payload";
+
+/* $1 job id, $2 worker id */
+static const char *const complete_sql =
+"WITH j AS ("
+"  DELETE FROM graphile_worker._private_jobs AS jobs"
+"   WHERE jobs.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+"     AND jobs.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+"  RETURNING jobs.job_queue_id"
+")"
+"UPDATE graphile_worker._private_job_queues AS job_queues"
+"   SET locked_by = NULL, locked_at = NULL"
+"  FROM j"
+" WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
+"   AND job_queues.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text";
+
+/* $1 job id, $2 message, $3 worker id */
+static const char *const fail_sql =
+"WITH j AS ("
+"  UPDATE graphile_worker._private_jobs AS jobs"
+"     SET last_error = $2::pg_catalog.text,"
+"         run_at = GREATEST(pg_catalog.now(), jobs.run_at) OPERATOR(pg_catalog.+)"
+"                  (pg_catalog.exp(LEAST(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)"
+"                   OPERATOR(pg_catalog.*) '1 second'::pg_catalog.interval),"
+"         locked_by = NULL,"
+"         locked_at = NULL"
+"   WHERE jobs.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+"     AND jobs.locked_by OPERATOR(pg_catalog.=) $3::pg_catalog.text"
+"  RETURNING jobs.job_queue_id, jobs.run_at, jobs.attempts, jobs.max_attempts"
+"), q AS ("
+"  UPDATE graphile_worker._private_job_queues AS job_queues"
+"     SET locked_by = NULL, locked_at = NULL"
+"    FROM j"
+"   WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
+"     AND job_queues.locked_by OPERATOR(pg_catalog.=) $3::pg_catalog.text"
+")"
+"SELECT j.run_at, j.attempts OPERATOR(pg_catalog.>=) j.max_attempts FROM j";
+
+static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr complete_plan = NULL;
+static SPIPlanPtr fail_plan = NULL;
+
+static SPIPlanPtr
+prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+/* The forbidden flags setting as a text[] datum, or NULL if empty. */
+static bool
+forbidden_flags_datum(Datum *result)
+{
+	char	   *raw = pstrdup(gw_forbidden_flags ? gw_forbidden_flags : "");
+	List	   *flags = NIL;
+	ListCell   *lc;
+	Datum	   *elems;
+	int			n = 0;
+
+	if (!SplitGUCList(raw, ',', &flags) || flags == NIL)
+		return false;
+	elems = palloc(sizeof(Datum) * list_length(flags));
+	foreach(lc, flags)
+		elems[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	*result = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+	return true;
+}
+
+/*
+ * gw_claim_jobs claims up to limit jobs for worker_id and returns them in
+ * *jobs, allocated in the caller's memory context (which must outlive the
+ * transaction).  Returns how many were claimed.
+ */
+int
+gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	int			nidentifiers;
+	int			ret;
+	int			n;
+	GwJob	   *result;
+
+	args[1] = gw_handler_identifiers(&nidentifiers);
+	if (nidentifiers == 0)
+		return 0;
+	args[0] = CStringGetTextDatum(worker_id);
+	if (!forbidden_flags_datum(&args[2]))
+		nulls[2] = 'n';
+	args[3] = Int32GetDatum(limit);
+
+	ret = SPI_execute_plan(prepare_once(&claim_plan, claim_sql, 4, argtypes),
+						   args, nulls, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "claiming jobs failed: %s", SPI_result_code_string(ret));
+
+	n = (int) SPI_processed;
+	result = MemoryContextAllocZero(caller_cxt, sizeof(GwJob) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		GwJob	   *job = &result[i];
+		MemoryContext spi_cxt = MemoryContextSwitchTo(caller_cxt);
+		bool		isnull;
+
+		for (int col = 0; col < GW_JOBS_VIEW_NATTS; col++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, col);
+			Datum		v = SPI_getbinval(tup, desc, col + 1, &job->row_nulls[col]);
+
+			job->row_values[col] = job->row_nulls[col] ? (Datum) 0 :
+				datumCopy(v, att->attbyval, att->attlen);
+		}
+		job->id = DatumGetInt64(job->row_values[0]);
+		job->has_queue = !job->row_nulls[1];
+		job->task_identifier = TextDatumGetCString(job->row_values[2]);
+		job->payload = datumCopy(SPI_getbinval(tup, desc, GW_JOBS_VIEW_NATTS + 1, &isnull),
+								 false, -1);
+		MemoryContextSwitchTo(spi_cxt);
+	}
+	*jobs = result;
+	return n;
+}
+
+/* gw_complete_job deletes a job that ran successfully and unlocks its queue. */
+void
+gw_complete_job(GwJob *job, const char *worker_id)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	int			ret;
+
+	args[0] = Int64GetDatum(job->id);
+	args[1] = CStringGetTextDatum(worker_id);
+	ret = SPI_execute_plan(prepare_once(&complete_plan, complete_sql, 2, argtypes),
+						   args, NULL, false, 0);
+	if (ret < 0)
+		elog(ERROR, "completing job %lld failed: %s", (long long) job->id,
+			 SPI_result_code_string(ret));
+}
+
+/*
+ * gw_fail_job records a failed attempt and unlocks job and queue.  Returns
+ * the job's new run_at and sets *permanently when no attempt is left.
+ * Returns 0 if the job was no longer locked by this worker.
+ */
+TimestampTz
+gw_fail_job(GwJob *job, const char *worker_id, const char *message,
+			bool *permanently)
+{
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	bool		isnull;
+	int			ret;
+
+	args[0] = Int64GetDatum(job->id);
+	args[1] = CStringGetTextDatum(message);
+	args[2] = CStringGetTextDatum(worker_id);
+	ret = SPI_execute_plan(prepare_once(&fail_plan, fail_sql, 3, argtypes),
+						   args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "failing job %lld failed: %s", (long long) job->id,
+			 SPI_result_code_string(ret));
+	*permanently = false;
+	if (SPI_processed == 0)
+		return 0;
+	*permanently = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+}

@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * job_worker.c
+ *	  The job worker process: claims due jobs and runs their handlers.
+ *	  A supervisor keeps graphile_worker.concurrency of them per database.
+ *
+ * Life of a batch (see the README's job life cycle):
+ *  1. Claim, in its own transaction, committed before anything runs, so
+ *	   the attempt counts even if the handler then crashes the server.
+ *  2. Run, in one transaction: each job in its own subtransaction, where
+ *	   the handler runs as its function's owner and, on success, the job is
+ *	   deleted; so a job's own writes and its completion commit together.
+ *	   On error the subtransaction rolls back and the failure (last_error,
+ *	   backoff run_at, unlock) is written in the outer transaction.
+ *
+ * Between batches the worker sleeps on its latch; wakeup.c sets it when a
+ * transaction that added jobs commits, the supervisor sets it at a job's
+ * run_at and every poll_interval.  Memory of a batch lives in a context
+ * reset after each batch.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "graphile_worker.h"
+#include "job_worker.h"
+
+/* Jobs claimed per statement and run per transaction. */
+#define GW_CLAIM_BATCH 1
+
+static char worker_id[GW_WORKER_ID_LEN];
+
+static void
+begin_transaction(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/*
+ * run_job runs one claimed job in a subtransaction of the current
+ * transaction and records its outcome.
+ */
+static void
+run_job(GwJob *job, MemoryContext error_cxt)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char		activity[128];
+
+	snprintf(activity, sizeof(activity), "graphile_worker job %lld: %s",
+			 (long long) job->id, job->task_identifier);
+	gw_set_job(job->id, job->task_identifier);
+	pgstat_report_activity(STATE_RUNNING, activity);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		gw_call_handler(job);
+		gw_complete_job(job, worker_id);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		TimestampTz retry_at;
+		bool		permanently;
+
+		MemoryContextSwitchTo(error_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		retry_at = gw_fail_job(job, worker_id, gw_format_error(edata), &permanently);
+		if (retry_at != 0 && !permanently)
+			gw_add_timer(MyDatabaseId, retry_at);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * run_batch claims up to GW_CLAIM_BATCH jobs and runs them.  Returns how
+ * many were claimed.
+ */
+static int
+run_batch(MemoryContext batch_cxt)
+{
+	GwJob	   *jobs;
+	int			n;
+	MemoryContext oldcxt;
+
+	begin_transaction("graphile_worker: claiming jobs");
+	oldcxt = MemoryContextSwitchTo(batch_cxt);
+	n = gw_claim_jobs(worker_id, GW_CLAIM_BATCH, &jobs);
+	MemoryContextSwitchTo(oldcxt);
+	commit_transaction();
+	if (n == 0)
+		return 0;
+
+	/* there may be more: let another idle worker look too */
+	if (n == GW_CLAIM_BATCH)
+		gw_wake_workers(MyDatabaseId, 1);
+
+	begin_transaction("graphile_worker: running jobs");
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		run_job(&jobs[i], batch_cxt);
+	}
+	commit_transaction();
+	gw_set_job(0, NULL);
+	return n;
+}
+
+void
+gw_job_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	MemoryContext batch_cxt;
+	GwWorkerId	id;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	id.system_id = GetSystemIdentifier();
+	id.pid = (uint32_t) MyProcPid;
+	id.started_us = (uint64_t) MyStartTimestamp;
+	gw_worker_id_format(&id, worker_id, sizeof(worker_id));
+	gw_register_proc(GW_KIND_WORKER, dboid);
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	strlcpy(gw_my_proc->worker_id, worker_id, GW_WORKER_ID_LEN);
+	LWLockRelease(gw_shared->lock);
+
+	batch_cxt = AllocSetContextCreate(TopMemoryContext,
+									  "graphile_worker batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			gw_handlers_invalidate();
+		}
+		if (gw_my_proc->stop_requested)
+			proc_exit(0);
+
+		if (!gw_paused)
+		{
+			int			n;
+
+			gw_set_state(GW_STATE_BUSY);
+			n = run_batch(batch_cxt);
+			MemoryContextReset(batch_cxt);
+			if (n > 0 || gw_consume_pending_or_idle())
+				continue;
+		}
+		else
+			gw_set_state(GW_STATE_PAUSED);
+
+		pgstat_report_activity(STATE_IDLE, NULL);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,293 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  The graphile_worker launcher: one static background worker, connected
+ *	  to no database, that keeps a supervisor (supervisor.c) running for
+ *	  every database that may have workers.
+ *
+ * It reads pg_database and starts a supervisor for each database that
+ * allows connections, is not a template, and is allowed by
+ * graphile_worker.databases.  A supervisor that finds no extension marks
+ * its database GW_DB_NO_EXTENSION and exits; the launcher does not start
+ * one there again until CREATE EXTENSION (whose install script calls
+ * _extension_created) sets the database's recheck flag and the launcher's
+ * latch.  A supervisor that exits otherwise is restarted with a back-off.
+ * The launcher rescans every GW_LAUNCHER_RESCAN_MS for new databases.
+ *
+ * Registered in _PG_init, never under pg_upgrade, started once recovery
+ * has finished (so never on a hot standby, and at promotion).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "graphile_worker.h"
+
+#define GW_LAUNCHER_RESCAN_MS 10000
+
+/* The launcher's own view of a database: its supervisor. */
+typedef struct LaunchedDb
+{
+	Oid			dboid;
+	BackgroundWorkerHandle *handle;
+	int			failures;
+	TimestampTz retry_at;
+	bool		listed;			/* seen in the latest pg_database scan */
+} LaunchedDb;
+
+static LaunchedDb launched[GW_MAX_DATABASES];
+static bool too_many_warning_given = false;
+static bool slot_warning_given = false;
+
+void
+gw_register_launcher(void)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 5;
+	strlcpy(bgw.bgw_library_name, GW_EXTENSION_NAME, BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "gw_launcher_main", BGW_MAXLEN);
+	strlcpy(bgw.bgw_name, "graphile_worker launcher", BGW_MAXLEN);
+	strlcpy(bgw.bgw_type, "graphile_worker launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&bgw);
+}
+
+static LaunchedDb *
+launched_entry(Oid dboid, bool create)
+{
+	LaunchedDb *free_entry = NULL;
+
+	for (int i = 0; i < GW_MAX_DATABASES; i++)
+	{
+		if (launched[i].dboid == dboid)
+			return &launched[i];
+		if (launched[i].dboid == InvalidOid && free_entry == NULL)
+			free_entry = &launched[i];
+	}
+	if (create && free_entry != NULL)
+	{
+		memset(free_entry, 0, sizeof(LaunchedDb));
+		free_entry->dboid = dboid;
+	}
+	return create ? free_entry : NULL;
+}
+
+static bool
+start_supervisor(LaunchedDb *l, const char *dbname)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(bgw.bgw_library_name, GW_EXTENSION_NAME, BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "gw_supervisor_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "graphile_worker supervisor for database %s",
+			 dbname);
+	strlcpy(bgw.bgw_type, "graphile_worker supervisor", BGW_MAXLEN);
+	bgw.bgw_main_arg = ObjectIdGetDatum(l->dboid);
+	bgw.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&bgw, &l->handle);
+}
+
+/*
+ * tend_database decides what the supervisor of one listed database needs.
+ * Returns when to look again (DT_NOEND: only when woken).
+ */
+static TimestampTz
+tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
+{
+	GwDatabase *db;
+	GwDbState	state;
+	bool		recheck;
+	pid_t		pid;
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db = gw_find_database(l->dboid, true);
+	if (db == NULL)
+	{
+		LWLockRelease(gw_shared->lock);
+		if (!too_many_warning_given)
+			ereport(WARNING,
+					(errmsg("graphile_worker manages at most %d databases; database \"%s\" gets no workers",
+							GW_MAX_DATABASES, dbname)));
+		too_many_warning_given = true;
+		return DT_NOEND;
+	}
+	recheck = db->recheck;
+	db->recheck = false;
+	state = db->state;
+	LWLockRelease(gw_shared->lock);
+
+	if (l->handle != NULL && GetBackgroundWorkerPid(l->handle, &pid) == BGWH_STOPPED)
+	{
+		pfree(l->handle);
+		l->handle = NULL;
+		if (state != GW_DB_NO_EXTENSION)
+		{
+			/* it exited without saying why: try again, backing off */
+			l->failures++;
+			l->retry_at = TimestampTzPlusMilliseconds(now,
+													  Min(60000, 1000 << Min(l->failures - 1, 6)));
+		}
+	}
+	if (l->handle != NULL)
+		return DT_NOEND;
+
+	if (recheck)
+	{
+		l->failures = 0;
+		l->retry_at = 0;
+	}
+	else if (state == GW_DB_NO_EXTENSION)
+		return DT_NOEND;
+	if (l->retry_at > now)
+		return l->retry_at;
+
+	if (!start_supervisor(l, dbname))
+	{
+		l->handle = NULL;
+		if (!slot_warning_given)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("graphile_worker could not start a supervisor for database \"%s\"", dbname),
+					 errhint("Raise max_worker_processes (it needs a restart).")));
+		slot_warning_given = true;
+		l->retry_at = TimestampTzPlusMilliseconds(now, 5000);
+		return l->retry_at;
+	}
+	slot_warning_given = false;
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db->state = GW_DB_STARTING;
+	LWLockRelease(gw_shared->lock);
+	return DT_NOEND;
+}
+
+/* forget_database stops the supervisor of a database that is gone. */
+static void
+forget_database(LaunchedDb *l)
+{
+	GwDatabase *db;
+
+	if (l->handle != NULL)
+	{
+		TerminateBackgroundWorker(l->handle);
+		pfree(l->handle);
+	}
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db = gw_find_database(l->dboid, false);
+	if (db != NULL)
+		memset(db, 0, sizeof(GwDatabase));
+	LWLockRelease(gw_shared->lock);
+	memset(l, 0, sizeof(LaunchedDb));
+}
+
+/*
+ * scan_databases tends every database of pg_database that may have
+ * workers, and forgets the others.  Returns when to look again.
+ */
+static TimestampTz
+scan_databases(MemoryContext scan_cxt)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = TimestampTzPlusMilliseconds(now, GW_LAUNCHER_RESCAN_MS);
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext oldcxt;
+
+	for (int i = 0; i < GW_MAX_DATABASES; i++)
+		launched[i].listed = false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	oldcxt = MemoryContextSwitchTo(scan_cxt);
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database d = (Form_pg_database) GETSTRUCT(tup);
+		LaunchedDb *l;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!d->datallowconn || d->datistemplate ||
+			d->datconnlimit == DATCONNLIMIT_INVALID_DB ||
+			!gw_database_allowed(NameStr(d->datname)))
+			continue;
+		l = launched_entry(d->oid, true);
+		if (l == NULL)
+			continue;
+		l->listed = true;
+		MemoryContextSwitchTo(oldcxt);
+		next = Min(next, tend_database(l, NameStr(d->datname), now));
+		MemoryContextSwitchTo(scan_cxt);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(oldcxt);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextReset(scan_cxt);
+
+	for (int i = 0; i < GW_MAX_DATABASES; i++)
+		if (launched[i].dboid != InvalidOid && !launched[i].listed)
+			forget_database(&launched[i]);
+	return next;
+}
+
+void
+gw_launcher_main(Datum arg)
+{
+	MemoryContext scan_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	gw_register_proc(GW_KIND_LAUNCHER, InvalidOid);
+	gw_set_state(GW_STATE_BUSY);
+
+	scan_cxt = AllocSetContextCreate(TopMemoryContext, "graphile_worker launcher",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		TimestampTz next;
+		long		wait_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		next = scan_databases(scan_cxt);
+		wait_ms = (long) ((next - GetCurrentTimestamp() + 999) / 1000);
+		if (wait_ms > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

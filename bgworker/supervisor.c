@@ -1,0 +1,326 @@
+/*-------------------------------------------------------------------------
+ *
+ * supervisor.c
+ *	  The per-database supervisor: started by the launcher for a database,
+ *	  it leaves at once if the database has no graphile_worker extension,
+ *	  and otherwise keeps graphile_worker.concurrency job workers running
+ *	  and wakes them when jobs become due:
+ *
+ *	  - at each timer (a job's future run_at, recorded by wakeup.c), it
+ *		wakes as many idle workers as jobs became due;
+ *	  - every poll_interval it wakes one idle worker, as a safety net for
+ *		rows written by other means than add_job;
+ *	  - when a worker exits unexpectedly it starts another, backing off if
+ *		that keeps happening.
+ *
+ * When the supervisor exits, for whatever reason short of a crash, it asks
+ * its workers to stop after their current job.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "graphile_worker.h"
+
+#define GW_MAX_WORKERS 256
+
+/* A job worker this supervisor started. */
+typedef struct SupervisedWorker
+{
+	BackgroundWorkerHandle *handle;
+	int			failures;		/* unexpected exits in a row */
+	TimestampTz restart_at;		/* when to start it again after a failure */
+} SupervisedWorker;
+
+static SupervisedWorker workers[GW_MAX_WORKERS];
+static Oid	my_dboid;
+static bool slot_warning_given = false;
+
+static const char *const future_jobs_sql =
+"SELECT jobs.run_at FROM graphile_worker._private_jobs AS jobs"
+" WHERE jobs.is_available OPERATOR(pg_catalog.=) true"
+"   AND jobs.run_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+" ORDER BY jobs.run_at LIMIT " CppAsString2(GW_MAX_TIMERS);
+
+/* Tells our workers to stop after their current job. */
+static void
+stop_workers(int code, Datum arg)
+{
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->kind == GW_KIND_WORKER && p->dboid == my_dboid)
+		{
+			p->stop_requested = true;
+			SetLatch(p->latch);
+		}
+	}
+	LWLockRelease(gw_shared->lock);
+}
+
+static bool
+extension_installed(void)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	installed = OidIsValid(get_extension_oid(GW_EXTENSION_NAME, true));
+	CommitTransactionCommand();
+	return installed;
+}
+
+static void
+set_database_state(GwDbState state)
+{
+	GwDatabase *db;
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db = gw_find_database(my_dboid, true);
+	if (db != NULL)
+		db->state = state;
+	LWLockRelease(gw_shared->lock);
+}
+
+static bool
+start_worker(SupervisedWorker *w)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(bgw.bgw_library_name, GW_EXTENSION_NAME, BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "gw_job_worker_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "graphile_worker job worker for database %u",
+			 my_dboid);
+	strlcpy(bgw.bgw_type, "graphile_worker job worker", BGW_MAXLEN);
+	bgw.bgw_main_arg = ObjectIdGetDatum(my_dboid);
+	bgw.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&bgw, &w->handle))
+	{
+		w->handle = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Asks the worker behind handle to stop after its current job. */
+static void
+request_stop(BackgroundWorkerHandle *handle)
+{
+	pid_t		pid;
+
+	if (GetBackgroundWorkerPid(handle, &pid) != BGWH_STARTED)
+	{
+		TerminateBackgroundWorker(handle);
+		return;
+	}
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->pid == pid)
+		{
+			p->stop_requested = true;
+			SetLatch(p->latch);
+		}
+	}
+	LWLockRelease(gw_shared->lock);
+}
+
+/*
+ * maintain_workers starts missing workers and stops extra ones.  Returns
+ * the time of the next restart it is waiting for (DT_NOEND if none).
+ */
+static TimestampTz
+maintain_workers(TimestampTz now)
+{
+	int			wanted = Min(gw_concurrency, GW_MAX_WORKERS);
+	int			missing = 0;
+	TimestampTz next = DT_NOEND;
+
+	for (int i = 0; i < GW_MAX_WORKERS; i++)
+	{
+		SupervisedWorker *w = &workers[i];
+		pid_t		pid;
+
+		if (w->handle != NULL &&
+			GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STOPPED)
+		{
+			pfree(w->handle);
+			w->handle = NULL;
+			if (i < wanted)
+			{
+				/* it was not asked to stop: back off 0, 1, 2, 4 ... 60 s */
+				w->failures++;
+				w->restart_at = TimestampTzPlusMilliseconds(now,
+															Min(60000, w->failures > 1 ? 1000 << Min(w->failures - 2, 6) : 0));
+			}
+		}
+		if (i >= wanted)
+		{
+			if (w->handle != NULL)
+			{
+				request_stop(w->handle);
+				pfree(w->handle);
+				w->handle = NULL;
+			}
+			w->failures = 0;
+			continue;
+		}
+		if (w->handle != NULL)
+			continue;
+		if (w->restart_at > now)
+		{
+			next = Min(next, w->restart_at);
+			continue;
+		}
+		if (!start_worker(w))
+		{
+			missing++;
+			w->restart_at = TimestampTzPlusMilliseconds(now, 5000);
+			next = Min(next, w->restart_at);
+		}
+	}
+	if (missing > 0 && !slot_warning_given)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("graphile_worker could start only %d of %d job workers for database %u",
+						wanted - missing, wanted, my_dboid),
+				 errhint("Raise max_worker_processes by %d (it needs a restart), or lower graphile_worker.concurrency.",
+						 missing)));
+		slot_warning_given = true;
+	}
+	else if (missing == 0)
+		slot_warning_given = false;
+	return next;
+}
+
+/*
+ * refill_timers reads the earliest future run_at values from the table,
+ * after more jobs were scheduled than the shared timers could remember.
+ */
+static void
+refill_timers(void)
+{
+	TimestampTz times[GW_MAX_TIMERS];
+	int			n;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "graphile_worker: reading future run_at");
+	if (SPI_execute(future_jobs_sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read future jobs");
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		times[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	gw_refill_timers(my_dboid, times, n, n < GW_MAX_TIMERS);
+}
+
+void
+gw_supervisor_main(Datum arg)
+{
+	TimestampTz next_poll = 0;
+
+	my_dboid = DatumGetObjectId(arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
+	gw_register_proc(GW_KIND_SUPERVISOR, my_dboid);
+
+	if (!extension_installed())
+	{
+		set_database_state(GW_DB_NO_EXTENSION);
+		proc_exit(0);
+	}
+	set_database_state(GW_DB_RUNNING);
+	before_shmem_exit(stop_workers, (Datum) 0);
+	gw_set_state(GW_STATE_BUSY);
+
+	for (;;)
+	{
+		TimestampTz now;
+		TimestampTz next;
+		TimestampTz next_timer;
+		int			ndue;
+		bool		overflowed;
+		long		wait_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!extension_installed())
+		{
+			set_database_state(GW_DB_NO_EXTENSION);
+			proc_exit(0);		/* stop_workers runs on the way out */
+		}
+
+		now = GetCurrentTimestamp();
+		next = maintain_workers(now);
+
+		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
+		if (overflowed)
+		{
+			refill_timers();
+			next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
+		}
+		if (!gw_paused)
+		{
+			if (ndue > 0)
+				gw_wake_workers(my_dboid, ndue);
+			if (now >= next_poll)
+			{
+				gw_wake_workers(my_dboid, 1);
+				next_poll = TimestampTzPlusMilliseconds(now, gw_poll_interval_ms);
+			}
+			next = Min(next, next_timer);
+		}
+		else
+			next_poll = TimestampTzPlusMilliseconds(now, gw_poll_interval_ms);
+		next = Min(next, next_poll);
+
+		wait_ms = (long) ((next - GetCurrentTimestamp() + 999) / 1000);
+		if (wait_ms > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

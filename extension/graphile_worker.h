@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * graphile_worker.h
+ *	  Declarations shared between the files of graphile_worker: settings,
+ *	  the shared-memory registry of processes and databases, wake-ups, and
+ *	  the entry points of the background workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef GRAPHILE_WORKER_H
+#define GRAPHILE_WORKER_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#include "worker_id.h"
+
+#define GW_EXTENSION_NAME	"graphile_worker"
+#define GW_SCHEMA			"graphile_worker"
+
+/* Databases that can have workers at the same time. */
+#define GW_MAX_DATABASES	64
+/* Future run_at values remembered per database (see wakeup.c). */
+#define GW_MAX_TIMERS		64
+/* Bytes of a task identifier kept for display. */
+#define GW_TASK_DISPLAY_LEN	64
+
+/* ---- settings (guc.c) ---- */
+extern char *gw_databases;
+extern int	gw_concurrency;
+extern int	gw_poll_interval_ms;
+extern char *gw_task_schemas;
+extern char *gw_forbidden_flags;
+extern bool gw_paused;
+
+extern void gw_define_settings(void);
+extern bool gw_database_allowed(const char *dbname);
+
+/* ---- shared state (shmem.c) ---- */
+typedef enum GwProcKind
+{
+	GW_KIND_LAUNCHER,
+	GW_KIND_SUPERVISOR,
+	GW_KIND_WORKER
+} GwProcKind;
+
+typedef enum GwProcState
+{
+	GW_STATE_STARTING,
+	GW_STATE_IDLE,				/* waiting on its latch for work */
+	GW_STATE_WOKEN,				/* latch set by a waker, not yet running */
+	GW_STATE_BUSY,				/* claiming or running jobs */
+	GW_STATE_PAUSED
+} GwProcState;
+
+/* One of our running processes. */
+typedef struct GwProc
+{
+	bool		in_use;
+	int			pid;
+	Oid			dboid;
+	GwProcKind	kind;
+	GwProcState state;
+	Latch	   *latch;
+	TimestampTz started_at;
+	TimestampTz state_since;
+	int64		job_id;			/* 0 when no job runs */
+	char		task[GW_TASK_DISPLAY_LEN];
+	char		worker_id[GW_WORKER_ID_LEN];
+	bool		stop_requested;	/* exit after the current job */
+} GwProc;
+
+typedef enum GwDbState
+{
+	GW_DB_UNKNOWN,				/* not probed yet, or to be probed again */
+	GW_DB_STARTING,				/* supervisor registered */
+	GW_DB_RUNNING,				/* supervisor found the extension */
+	GW_DB_NO_EXTENSION			/* supervisor found no extension and left */
+} GwDbState;
+
+/* A database the launcher knows about. */
+typedef struct GwDatabase
+{
+	Oid			dboid;			/* InvalidOid: free entry */
+	GwDbState	state;
+	bool		recheck;		/* CREATE EXTENSION ran: probe again */
+	int			pending_wakeups;	/* wake-ups no idle worker took yet */
+	int			ntimers;
+	bool		timers_overflowed;	/* some future run_at was not kept */
+	TimestampTz timers[GW_MAX_TIMERS];
+} GwDatabase;
+
+typedef struct GwShared
+{
+	LWLock	   *lock;
+	Latch	   *launcher_latch;
+	GwDatabase	databases[GW_MAX_DATABASES];
+	int			nprocs;
+	GwProc		procs[FLEXIBLE_ARRAY_MEMBER];
+} GwShared;
+
+extern GwShared *gw_shared;
+extern GwProc *gw_my_proc;
+
+extern void gw_shmem_install_hooks(void);
+extern GwProc *gw_register_proc(GwProcKind kind, Oid dboid);
+extern void gw_set_state(GwProcState state);
+extern void gw_set_job(int64 job_id, const char *task);
+extern GwDatabase *gw_find_database(Oid dboid, bool create);
+
+/* ---- wake-ups (wakeup.c) ---- */
+extern void gw_wake_workers(Oid dboid, int count);
+extern void gw_add_timer(Oid dboid, TimestampTz at);
+extern TimestampTz gw_pop_due_timers(Oid dboid, TimestampTz now, int *ndue,
+									 bool *overflowed);
+extern void gw_refill_timers(Oid dboid, const TimestampTz *times, int ntimes,
+							 bool complete);
+extern bool gw_consume_pending_or_idle(void);
+
+/* ---- background workers (bgworker/) ---- */
+extern void gw_register_launcher(void);
+extern PGDLLEXPORT void gw_launcher_main(Datum arg);
+extern PGDLLEXPORT void gw_supervisor_main(Datum arg);
+extern PGDLLEXPORT void gw_job_worker_main(Datum arg);
+
+#endif							/* GRAPHILE_WORKER_H */

@@ -1,0 +1,136 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  The graphile_worker.* settings.  All are reloadable (SIGHUP) and
+ *	  superuser-only; each process reads them after a reload.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+
+#include "compat.h"
+#include "graphile_worker.h"
+
+char	   *gw_databases = NULL;
+int			gw_concurrency = 4;
+int			gw_poll_interval_ms = 2000;
+char	   *gw_task_schemas = NULL;
+char	   *gw_forbidden_flags = NULL;
+bool		gw_paused = false;
+
+/*
+ * check_name_list accepts a comma-separated list of identifiers, as
+ * search_path does.
+ */
+static bool
+check_name_list(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *names = NIL;
+	bool		ok = SplitIdentifierString(raw, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
+
+/*
+ * gw_database_allowed says whether graphile_worker.databases lets dbname
+ * have workers ('' allows every database).
+ */
+bool
+gw_database_allowed(const char *dbname)
+{
+	char	   *raw;
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (gw_databases == NULL || gw_databases[0] == '\0')
+		return true;
+	raw = pstrdup(gw_databases);
+	if (SplitIdentifierString(raw, ',', &names))
+	{
+		foreach(lc, names)
+		{
+			if (strcmp((char *) lfirst(lc), dbname) == 0)
+			{
+				found = true;
+				break;
+			}
+		}
+	}
+	list_free(names);
+	pfree(raw);
+	return found;
+}
+
+/*
+ * gw_define_settings defines every graphile_worker.* setting and reserves
+ * the prefix.
+ */
+void
+gw_define_settings(void)
+{
+	DefineCustomStringVariable("graphile_worker.databases",
+							   "Databases whose jobs are run (comma-separated names).",
+							   "Empty means every database that has the extension.",
+							   &gw_databases,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   check_name_list, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.concurrency",
+							"Job workers per database.",
+							"Each is a background worker process; size max_worker_processes for them.",
+							&gw_concurrency,
+							4, 0, 256,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.poll_interval",
+							"How often idle workers look for jobs added without a wake-up.",
+							"Jobs added with add_job wake workers at commit; this only catches rows written by other means.",
+							&gw_poll_interval_ms,
+							2000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY | GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("graphile_worker.task_schemas",
+							   "Schemas searched, in order, for task handler functions.",
+							   NULL,
+							   &gw_task_schemas,
+							   "graphile_worker_tasks",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   check_name_list, NULL, NULL);
+
+	DefineCustomStringVariable("graphile_worker.forbidden_flags",
+							   "Jobs carrying any of these flags are not claimed (comma-separated).",
+							   NULL,
+							   &gw_forbidden_flags,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   check_name_list, NULL, NULL);
+
+	DefineCustomBoolVariable("graphile_worker.paused",
+							 "Stops claiming new jobs; running jobs finish.",
+							 NULL,
+							 &gw_paused,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	gw_reserve_guc_prefix("graphile_worker");
+}

@@ -1,0 +1,208 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  The shared-memory registry of graphile_worker: one GwProc per running
+ *	  process of ours (launcher, supervisors, job workers) and one
+ *	  GwDatabase per database the launcher manages, all guarded by one
+ *	  LWLock (tranche "graphile_worker").
+ *
+ * Sized at server start from max_worker_processes, since every process of
+ * ours is a background worker.  A process registers itself once, after it
+ * has connected, and its entry is freed by a shmem-exit callback, so the
+ * registry never lists a process that has gone (a crash of any backend
+ * reinitialises shared memory altogether).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "graphile_worker.h"
+
+GwShared   *gw_shared = NULL;
+GwProc	   *gw_my_proc = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+gw_shmem_size(void)
+{
+	return add_size(offsetof(GwShared, procs),
+					mul_size(max_worker_processes, sizeof(GwProc)));
+}
+
+static void
+gw_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(gw_shmem_size());
+	RequestNamedLWLockTranche(GW_EXTENSION_NAME, 1);
+}
+
+static void
+gw_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	gw_shared = ShmemInitStruct(GW_EXTENSION_NAME, gw_shmem_size(), &found);
+	if (!found)
+	{
+		memset(gw_shared, 0, gw_shmem_size());
+		gw_shared->lock = &(GetNamedLWLockTranche(GW_EXTENSION_NAME))->lock;
+		gw_shared->nprocs = max_worker_processes;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * gw_shmem_install_hooks is called from _PG_init while preloading.
+ */
+void
+gw_shmem_install_hooks(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = gw_shmem_request;
+#else
+	gw_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = gw_shmem_startup;
+}
+
+/* Frees this process's entry when it exits, however it exits. */
+static void
+gw_unregister_proc(int code, Datum arg)
+{
+	if (gw_my_proc == NULL)
+		return;
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	if (gw_my_proc->kind == GW_KIND_LAUNCHER)
+		gw_shared->launcher_latch = NULL;
+	memset(gw_my_proc, 0, sizeof(GwProc));
+	LWLockRelease(gw_shared->lock);
+	gw_my_proc = NULL;
+}
+
+/*
+ * gw_register_proc takes a free entry for this process.  There is always
+ * one: every entry belongs to a live background worker and there are
+ * max_worker_processes entries.
+ */
+GwProc *
+gw_register_proc(GwProcKind kind, Oid dboid)
+{
+	GwProc	   *proc = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		if (!gw_shared->procs[i].in_use)
+		{
+			proc = &gw_shared->procs[i];
+			break;
+		}
+	}
+	if (proc == NULL)
+	{
+		LWLockRelease(gw_shared->lock);
+		elog(ERROR, "graphile_worker process registry is full");
+	}
+	memset(proc, 0, sizeof(GwProc));
+	proc->in_use = true;
+	proc->pid = MyProcPid;
+	proc->dboid = dboid;
+	proc->kind = kind;
+	proc->state = GW_STATE_STARTING;
+	proc->latch = MyLatch;
+	proc->started_at = now;
+	proc->state_since = now;
+	if (kind == GW_KIND_LAUNCHER)
+		gw_shared->launcher_latch = MyLatch;
+	LWLockRelease(gw_shared->lock);
+
+	gw_my_proc = proc;
+	before_shmem_exit(gw_unregister_proc, (Datum) 0);
+	return proc;
+}
+
+/*
+ * gw_set_state records what this process is doing.  Becoming idle is done
+ * by gw_consume_pending_or_idle instead, which must look at pending
+ * wake-ups under the same lock.
+ */
+void
+gw_set_state(GwProcState state)
+{
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	if (gw_my_proc->state != state)
+	{
+		gw_my_proc->state = state;
+		gw_my_proc->state_since = GetCurrentTimestamp();
+	}
+	LWLockRelease(gw_shared->lock);
+}
+
+/* gw_set_job records the job this worker runs (0 and NULL: none). */
+void
+gw_set_job(int64 job_id, const char *task)
+{
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	gw_my_proc->job_id = job_id;
+	if (task)
+	{
+		int			len = pg_mbcliplen(task, strlen(task), GW_TASK_DISPLAY_LEN - 1);
+
+		memcpy(gw_my_proc->task, task, len);
+		gw_my_proc->task[len] = '\0';
+	}
+	else
+		gw_my_proc->task[0] = '\0';
+	gw_my_proc->state_since = GetCurrentTimestamp();
+	LWLockRelease(gw_shared->lock);
+}
+
+/*
+ * gw_find_database returns the entry of dboid, creating it if asked to and
+ * if there is room.  The caller holds gw_shared->lock exclusively.
+ */
+GwDatabase *
+gw_find_database(Oid dboid, bool create)
+{
+	GwDatabase *free_entry = NULL;
+
+	for (int i = 0; i < GW_MAX_DATABASES; i++)
+	{
+		GwDatabase *db = &gw_shared->databases[i];
+
+		if (db->dboid == dboid)
+			return db;
+		if (db->dboid == InvalidOid && free_entry == NULL)
+			free_entry = db;
+	}
+	if (!create || free_entry == NULL)
+		return NULL;
+	memset(free_entry, 0, sizeof(GwDatabase));
+	free_entry->dboid = dboid;
+	free_entry->state = GW_DB_UNKNOWN;
+	free_entry->timers_overflowed = true;	/* nothing known yet: look */
+	return free_entry;
+}
