@@ -48,8 +48,11 @@ BINDIR=$("$PG_CONFIG" --bindir)
 PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
 
 echo "== building against $("$PG_CONFIG" --version)"
-make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
-	as_root make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null ||
+build_install() {
+	make -C "$1" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
+		as_root make -C "$1" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+build_install "$ROOT" && build_install "$ROOT/tests/c_handler" ||
 	{ echo "build or install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # The suites run in a scratch copy owned by the user that runs the servers.
