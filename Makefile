@@ -14,11 +14,13 @@ OBJS = \
 	extension/shmem.o \
 	extension/wakeup.o \
 	extension/workers_view.o \
+	extension/utility_hook.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \
 	bgworker/claim.o \
 	bgworker/handler.o \
+	bgworker/recovery.o \
 	bgworker/worker_id.o
 
 DATA = extension/graphile_worker--0.1.0.sql
@@ -30,6 +32,10 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS does not track header dependencies
+HEADERS_OWN = $(wildcard extension/*.h bgworker/*.h)
+$(OBJS): $(HEADERS_OWN)
 
 .PHONY: test demo
 test:

@@ -13,7 +13,9 @@
  *		and its queue;
  *	  - complete deletes the job and unlocks its queue;
  *	  - fail records last_error, sets run_at to greatest(now(), run_at) +
- *		exp(least(attempts, 10)) seconds and unlocks job and queue.
+ *		exp(least(attempts, 10)) seconds and unlocks job and queue;
+ *	  - return (shutdown) unlocks job and queue and gives the attempt back,
+ *		as Node's returnJobs does.
  *
  *	  Complete and fail only touch rows still locked by this worker.  Every
  *	  function and operator is schema-qualified, as the worker is a
@@ -124,7 +126,24 @@ static const char *const fail_sql =
 ")"
 "SELECT j.run_at, j.attempts OPERATOR(pg_catalog.>=) j.max_attempts FROM j";
 
+/* $1 job id, $2 worker id: give an unstarted or interrupted job back */
+static const char *const return_sql =
+"WITH j AS ("
+"  UPDATE graphile_worker._private_jobs AS jobs"
+"     SET attempts = GREATEST(0::pg_catalog.int2, jobs.attempts OPERATOR(pg_catalog.-) 1::pg_catalog.int2),"
+"         locked_by = NULL, locked_at = NULL"
+"   WHERE jobs.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+"     AND jobs.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+"  RETURNING jobs.job_queue_id"
+")"
+"UPDATE graphile_worker._private_job_queues AS job_queues"
+"   SET locked_by = NULL, locked_at = NULL"
+"  FROM j"
+" WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
+"   AND job_queues.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text";
+
 static SPIPlanPtr claim_plan = NULL;
+static SPIPlanPtr return_plan = NULL;
 static SPIPlanPtr complete_plan = NULL;
 static SPIPlanPtr fail_plan = NULL;
 
@@ -268,4 +287,24 @@ gw_fail_job(GwJob *job, const char *worker_id, const char *message,
 											  SPI_tuptable->tupdesc, 2, &isnull));
 	return DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * gw_return_job gives back a job this worker claimed but did not finish
+ * because the server is shutting down: the attempt is not counted.
+ */
+void
+gw_return_job(GwJob *job, const char *worker_id)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2];
+	int			ret;
+
+	args[0] = Int64GetDatum(job->id);
+	args[1] = CStringGetTextDatum(worker_id);
+	ret = SPI_execute_plan(prepare_once(&return_plan, return_sql, 2, argtypes),
+						   args, NULL, false, 0);
+	if (ret < 0)
+		elog(ERROR, "returning job %lld failed: %s", (long long) job->id,
+			 SPI_result_code_string(ret));
 }

@@ -15,6 +15,12 @@
  * not set-returning) qualify; the return value is ignored.  The language
  * does not matter: SQL, PL/pgSQL and C handlers are called the same way.
  *
+ * A handler function may carry its own job timeout, overriding
+ * graphile_worker.job_timeout for its task:
+ *
+ *		ALTER FUNCTION graphile_worker_tasks.slow(json)
+ *			SET graphile_worker.job_timeout = '30s';
+ *
  * The table of handlers is built once per process and rebuilt after any
  * change to pg_proc or pg_namespace (syscache callbacks) or a reload.
  * Its list of identifiers is what the claim query asks for, so jobs whose
@@ -34,6 +40,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -52,6 +59,7 @@ typedef struct GwHandler
 	Oid			owner;
 	bool		takes_jsonb;
 	bool		takes_job;
+	int			timeout_ms;		/* its SET graphile_worker.job_timeout, or -1 */
 	FmgrInfo	flinfo;
 } GwHandler;
 
@@ -67,7 +75,9 @@ static bool callbacks_registered = false;
 static const char *const find_handlers_sql =
 "SELECT p.oid, p.proname::pg_catalog.text, p.proowner,"
 "       p.proargtypes[0] OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype,"
-"       p.pronargs OPERATOR(pg_catalog.=) 2"
+"       p.pronargs OPERATOR(pg_catalog.=) 2,"
+"       (SELECT pg_catalog.substr(c, 29) FROM pg_catalog.unnest(p.proconfig) AS c"
+"         WHERE c OPERATOR(pg_catalog.~~) 'graphile_worker.job_timeout=%' LIMIT 1)"
 "  FROM pg_catalog.pg_proc p"
 "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
 " WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])"
@@ -197,6 +207,14 @@ rebuild_handlers(void)
 		h->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 		h->takes_jsonb = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		h->takes_job = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		h->timeout_ms = -1;
+		{
+			Datum		t = SPI_getbinval(tup, desc, 6, &isnull);
+
+			if (!isnull &&
+				!parse_int(TextDatumGetCString(t), &h->timeout_ms, GUC_UNIT_MS, NULL))
+				h->timeout_ms = -1;
+		}
 		fmgr_info_cxt(h->fnoid, &h->flinfo, handler_cxt);
 		names[nhandlers++] = CStringGetTextDatum(name);
 	}
@@ -295,6 +313,8 @@ gw_call_handler(GwJob *job)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(h->owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	gw_arm_job_timeout(h->timeout_ms >= 0 ? h->timeout_ms : gw_job_timeout_ms);
 	(void) FunctionCallInvoke(fcinfo);
+	gw_disarm_job_timeout();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -18,6 +18,12 @@
  * run_at and every poll_interval.  Memory of a batch lives in a context
  * reset after each batch.
  *
+ * SIGTERM (shutdown, pg_terminate_backend, DROP DATABASE) is graceful: a
+ * running handler is cancelled, its subtransaction rolls back, and the job
+ * and any claimed job not yet started are given back without counting the
+ * attempt, then the worker exits.  A handler running longer than its job
+ * timeout is cancelled too, and the job fails with "job timed out".
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -34,6 +40,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "graphile_worker.h"
@@ -43,6 +50,71 @@
 #define GW_CLAIM_BATCH 1
 
 static char worker_id[GW_WORKER_ID_LEN];
+
+/* Set by signal and timeout handlers. */
+static volatile sig_atomic_t shutdown_requested = false;
+static volatile sig_atomic_t in_handler = false;
+static volatile sig_atomic_t job_timed_out = false;
+static TimeoutId job_timeout_id;
+static int	armed_timeout_ms = 0;
+
+/* Cancels the running handler, as a query cancel would. */
+static void
+cancel_handler(void)
+{
+	if (in_handler)
+	{
+		InterruptPending = true;
+		QueryCancelPending = true;
+	}
+	SetLatch(MyLatch);
+}
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	cancel_handler();
+	errno = save_errno;
+}
+
+static void
+handle_job_timeout(void)
+{
+	job_timed_out = true;
+	cancel_handler();
+}
+
+/*
+ * gw_arm_job_timeout is called right before a handler runs, with the
+ * handler's job timeout (0: none).
+ */
+void
+gw_arm_job_timeout(int timeout_ms)
+{
+	job_timed_out = false;
+	armed_timeout_ms = timeout_ms;
+	in_handler = true;
+	if (shutdown_requested)
+		cancel_handler();
+	if (timeout_ms > 0)
+		enable_timeout_after(job_timeout_id, timeout_ms);
+}
+
+/* gw_disarm_job_timeout is called when the handler returns or fails. */
+void
+gw_disarm_job_timeout(void)
+{
+	in_handler = false;
+	if (armed_timeout_ms > 0)
+		disable_timeout(job_timeout_id, false);
+	armed_timeout_ms = 0;
+	/* a timeout that fired as the handler returned cancels nothing */
+	if (!shutdown_requested)
+		QueryCancelPending = false;
+}
 
 static void
 begin_transaction(const char *activity)
@@ -96,6 +168,9 @@ run_job(GwJob *job, MemoryContext error_cxt)
 		TimestampTz retry_at;
 		bool		permanently;
 
+		int			timeout_ms = armed_timeout_ms;
+
+		gw_disarm_job_timeout();
 		MemoryContextSwitchTo(error_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -103,9 +178,20 @@ run_job(GwJob *job, MemoryContext error_cxt)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 
-		retry_at = gw_fail_job(job, worker_id, gw_format_error(edata), &permanently);
-		if (retry_at != 0 && !permanently)
-			gw_add_timer(MyDatabaseId, retry_at);
+		if (shutdown_requested && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			gw_return_job(job, worker_id);
+		else
+		{
+			char	   *message = gw_format_error(edata);
+
+			if (job_timed_out && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				message = psprintf("job timed out after %d ms%s%s", timeout_ms,
+								   edata->context ? "\nCONTEXT: " : "",
+								   edata->context ? edata->context : "");
+			retry_at = gw_fail_job(job, worker_id, message, &permanently);
+			if (retry_at != 0 && !permanently)
+				gw_add_timer(MyDatabaseId, retry_at);
+		}
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
@@ -138,7 +224,10 @@ run_batch(MemoryContext batch_cxt)
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		run_job(&jobs[i], batch_cxt);
+		if (shutdown_requested)
+			gw_return_job(&jobs[i], worker_id);
+		else
+			run_job(&jobs[i], batch_cxt);
 	}
 	commit_transaction();
 	gw_set_job(0, NULL);
@@ -153,9 +242,10 @@ gw_job_worker_main(Datum arg)
 	GwWorkerId	id;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, handle_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	job_timeout_id = RegisterTimeout(USER_TIMEOUT, handle_job_timeout);
 
 	id.system_id = GetSystemIdentifier();
 	id.pid = (uint32_t) MyProcPid;
@@ -178,7 +268,7 @@ gw_job_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			gw_handlers_invalidate();
 		}
-		if (gw_my_proc->stop_requested)
+		if (gw_my_proc->stop_requested || shutdown_requested)
 			proc_exit(0);
 
 		if (!gw_paused)

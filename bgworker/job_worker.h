@@ -30,6 +30,7 @@ typedef struct GwJob
 /* claim.c */
 extern int	gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs);
 extern void gw_complete_job(GwJob *job, const char *worker_id);
+extern void gw_return_job(GwJob *job, const char *worker_id);
 extern TimestampTz gw_fail_job(GwJob *job, const char *worker_id,
 							   const char *message, bool *permanently);
 
@@ -37,6 +38,10 @@ extern TimestampTz gw_fail_job(GwJob *job, const char *worker_id,
 extern Datum gw_handler_identifiers(int *count);
 extern void gw_handlers_invalidate(void);
 extern void gw_call_handler(GwJob *job);
+
+/* job_worker.c */
+extern void gw_arm_job_timeout(int timeout_ms);
+extern void gw_disarm_job_timeout(void);
 extern char *gw_format_error(ErrorData *edata);
 
 #endif							/* GW_JOB_WORKER_H */

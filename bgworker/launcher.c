@@ -136,6 +136,12 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 		too_many_warning_given = true;
 		return DT_NOEND;
 	}
+	if (db->blocked_by != 0)
+	{
+		/* a command needs the database alone; it lifts the block at its end */
+		LWLockRelease(gw_shared->lock);
+		return DT_NOEND;
+	}
 	recheck = db->recheck;
 	db->recheck = false;
 	state = db->state;
@@ -255,6 +261,18 @@ scan_databases(MemoryContext scan_cxt)
 	for (int i = 0; i < GW_MAX_DATABASES; i++)
 		if (launched[i].dboid != InvalidOid && !launched[i].listed)
 			forget_database(&launched[i]);
+
+	/* entries made for other databases (e.g. a CREATE DATABASE template) */
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < GW_MAX_DATABASES; i++)
+	{
+		GwDatabase *db = &gw_shared->databases[i];
+
+		if (db->dboid != InvalidOid && db->blocked_by == 0 &&
+			launched_entry(db->dboid, false) == NULL)
+			memset(db, 0, sizeof(GwDatabase));
+	}
+	LWLockRelease(gw_shared->lock);
 	return next;
 }
 

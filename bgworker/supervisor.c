@@ -11,7 +11,9 @@
  *	  - every poll_interval it wakes one idle worker, as a safety net for
  *		rows written by other means than add_job;
  *	  - when a worker exits unexpectedly it starts another, backing off if
- *		that keeps happening.
+ *		that keeps happening;
+ *	  - it sweeps (recovery.c) when it starts, right after a worker dies, a
+ *		second after starting workers, and every sweep_interval.
  *
  * When the supervisor exits, for whatever reason short of a crash, it asks
  * its workers to stop after their current job.
@@ -50,6 +52,7 @@ typedef struct SupervisedWorker
 static SupervisedWorker workers[GW_MAX_WORKERS];
 static Oid	my_dboid;
 static bool slot_warning_given = false;
+static TimestampTz next_sweep = 0;
 
 static const char *const future_jobs_sql =
 "SELECT jobs.run_at FROM graphile_worker._private_jobs AS jobs"
@@ -170,6 +173,7 @@ maintain_workers(TimestampTz now)
 		{
 			pfree(w->handle);
 			w->handle = NULL;
+			next_sweep = 0;		/* release what it may have held, now */
 			if (i < wanted)
 			{
 				/* it was not asked to stop: back off 0, 1, 2, 4 ... 60 s */
@@ -202,6 +206,8 @@ maintain_workers(TimestampTz now)
 			w->restart_at = TimestampTzPlusMilliseconds(now, 5000);
 			next = Min(next, w->restart_at);
 		}
+		else
+			next_sweep = Min(next_sweep, TimestampTzPlusMilliseconds(now, 1000));
 	}
 	if (missing > 0 && !slot_warning_given)
 	{
@@ -295,6 +301,13 @@ gw_supervisor_main(Datum arg)
 
 		now = GetCurrentTimestamp();
 		next = maintain_workers(now);
+		if (now >= next_sweep)
+		{
+			gw_sweep(my_dboid);
+			now = GetCurrentTimestamp();
+			next_sweep = TimestampTzPlusMilliseconds(now, gw_sweep_interval_ms);
+		}
+		next = Min(next, next_sweep);
 
 		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
 		if (overflowed)

@@ -51,4 +51,21 @@ gw_init_materialized_srf(FunctionCallInfo fcinfo)
 #define gw_proc_aclcheck(fnoid, roleid, mode) pg_proc_aclcheck(fnoid, roleid, mode)
 #endif
 
+/* PostgreSQL 14 added readOnlyTree to ProcessUtility_hook. */
+#if PG_VERSION_NUM >= 140000
+#define GW_UTILITY_PARAMS \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define GW_UTILITY_ARGS \
+	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define GW_UTILITY_PARAMS \
+	PlannedStmt *pstmt, const char *queryString, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define GW_UTILITY_ARGS \
+	pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
 #endif							/* GW_COMPAT_H */

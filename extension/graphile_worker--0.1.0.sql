@@ -164,6 +164,24 @@ CREATE VIEW graphile_worker.jobs AS
 			ON ((job_queues.id OPERATOR(pg_catalog.=) jobs.job_queue_id)));
 
 /*
+ * _private_workers: the heartbeat table of the Rust port, same columns.
+ * Our job workers are listed here while they live (the supervisor keeps
+ * the rows and heartbeats); Rust workers with recovery enabled heartbeat
+ * here too, and a stale heartbeat releases their locks (recovery.c).  Node
+ * does not know the table.  Rows are not dumped: they describe processes.
+ */
+CREATE TABLE graphile_worker._private_workers (
+	id text NOT NULL,
+	last_heartbeat_at timestamp with time zone NOT NULL,
+	started_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,
+	metadata jsonb,
+	CONSTRAINT _private_workers_pkey PRIMARY KEY (id)
+);
+CREATE INDEX _private_workers_last_heartbeat_at_idx
+	ON graphile_worker._private_workers USING btree (last_heartbeat_at);
+ALTER TABLE graphile_worker._private_workers ENABLE ROW LEVEL SECURITY;
+
+/*
  * The Node package's migration ledger: ids 1..20 are applied, the breaking
  * ones flagged, so graphile-worker 0.18 runs no migration against us.
  */

@@ -29,6 +29,7 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	gw_shmem_install_hooks();
+	gw_install_utility_hook();
 	/* pg_upgrade's server must not run jobs */
 	if (IsBinaryUpgrade)
 		return;

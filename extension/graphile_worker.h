@@ -35,6 +35,8 @@ extern int	gw_poll_interval_ms;
 extern char *gw_task_schemas;
 extern char *gw_forbidden_flags;
 extern bool gw_paused;
+extern int	gw_job_timeout_ms;
+extern int	gw_sweep_interval_ms;
 
 extern void gw_define_settings(void);
 extern bool gw_database_allowed(const char *dbname);
@@ -88,6 +90,7 @@ typedef struct GwDatabase
 	GwDbState	state;
 	bool		recheck;		/* CREATE EXTENSION ran: probe again */
 	int			pending_wakeups;	/* wake-ups no idle worker took yet */
+	int			blocked_by;		/* pid of a backend that needs it alone */
 	int			ntimers;
 	bool		timers_overflowed;	/* some future run_at was not kept */
 	TimestampTz timers[GW_MAX_TIMERS];
@@ -111,6 +114,9 @@ extern void gw_set_state(GwProcState state);
 extern void gw_set_job(int64 job_id, const char *task);
 extern GwDatabase *gw_find_database(Oid dboid, bool create);
 
+/* ---- utility_hook.c ---- */
+extern void gw_install_utility_hook(void);
+
 /* ---- wake-ups (wakeup.c) ---- */
 extern void gw_wake_workers(Oid dboid, int count);
 extern void gw_add_timer(Oid dboid, TimestampTz at);
@@ -125,5 +131,6 @@ extern void gw_register_launcher(void);
 extern PGDLLEXPORT void gw_launcher_main(Datum arg);
 extern PGDLLEXPORT void gw_supervisor_main(Datum arg);
 extern PGDLLEXPORT void gw_job_worker_main(Datum arg);
+extern void gw_sweep(Oid dboid);
 
 #endif							/* GRAPHILE_WORKER_H */

@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * guc.c
- *	  The graphile_worker.* settings.  All are reloadable (SIGHUP) and
- *	  superuser-only; each process reads them after a reload.
+ *	  The graphile_worker.* settings.  All are reloadable and, but for
+ *	  job_timeout, superuser-only; each process reads them after a reload.
+ *	  job_timeout is PGC_USERSET so that the owner of a handler function can
+ *	  give its task its own limit with a SET clause (see handler.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +23,8 @@ int			gw_poll_interval_ms = 2000;
 char	   *gw_task_schemas = NULL;
 char	   *gw_forbidden_flags = NULL;
 bool		gw_paused = false;
+int			gw_job_timeout_ms = 0;
+int			gw_sweep_interval_ms = 60000;
 
 /*
  * check_name_list accepts a comma-separated list of identifiers, as
@@ -131,6 +135,24 @@ gw_define_settings(void)
 							 PGC_SIGHUP,
 							 GUC_SUPERUSER_ONLY,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.job_timeout",
+							"Cancels a job handler that runs longer than this; 0 means no limit.",
+							"A handler function's own SET graphile_worker.job_timeout overrides it for that task.",
+							&gw_job_timeout_ms,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.sweep_interval",
+							"How often each supervisor releases locks of dead workers and heartbeats.",
+							"Crash recovery also runs at once when a worker dies or the server restarts.",
+							&gw_sweep_interval_ms,
+							60000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY | GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	gw_reserve_guc_prefix("graphile_worker");
 }

@@ -8,7 +8,11 @@
  *
  * c_log inserts its payload into public.c_handler_log through SPI, in the
  * job's transaction, and fails (so the job is retried) when the payload
- * has "fail": true.  Any C function taking (jsonb) or (json), optionally
+ * has "fail": true.
+ *
+ * gw_example_crash dereferences NULL: the backend dies of SIGSEGV and the
+ * server restarts, as a buggy C handler would make it.  The tests use it
+ * to show that such a job cannot take the server down forever.  Any C function taking (jsonb) or (json), optionally
  * followed by (graphile_worker.jobs), can be a handler the same way.
  *
  *-------------------------------------------------------------------------
@@ -23,6 +27,7 @@
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(gw_example_log);
+PG_FUNCTION_INFO_V1(gw_example_crash);
 
 Datum
 gw_example_log(PG_FUNCTION_ARGS)
@@ -49,5 +54,14 @@ gw_example_log(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not insert into c_handler_log");
 
 	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+gw_example_crash(PG_FUNCTION_ARGS)
+{
+	volatile int *nowhere = NULL;
+
+	*nowhere = 1;
 	PG_RETURN_VOID();
 }

@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ *
+ * recovery.c
+ *	  The supervisor's sweep: releasing the locks of workers that are gone,
+ *	  and keeping our rows in graphile_worker._private_workers.
+ *
+ * Run by the supervisor of each database when it starts (after a crash
+ * restart that is within a second of the server accepting connections),
+ * when one of its workers exits unexpectedly, and every sweep_interval.
+ * One transaction does, in order:
+ *
+ *  1. Our dead workers.  A lock whose locked_by is a worker id of this
+ *	   server (worker_id.c) naming no live process is released as a failed
+ *	   attempt: the attempt stays counted, last_error says the worker died,
+ *	   run_at backs off as for any failure, so a job that crashes the server
+ *	   every time (a poison job) is retried with backoff and ends
+ *	   permanently failed after max_attempts.  Locks of Node and Rust
+ *	   workers, and of other servers, never match.
+ *	   The live set is read after the locks: a worker registers in shared
+ *	   memory before it claims, so every lock seen belongs to a process that
+ *	   is either in the live set or gone.
+ *  2. Heartbeats: a row per live job worker of this database is upserted
+ *	   into _private_workers; our rows naming no live process are deleted.
+ *  3. Node's rule: jobs and queues locked more than 4 hours ago by anyone
+ *	   but our live workers are unlocked (attempt not refunded, run_at =
+ *	   greatest(run_at, now())), as graphile-worker's resetLockedAt does.
+ *  4. The Rust port's rule: workers (not ours) whose heartbeat is older
+ *	   than 5 minutes are deleted and their jobs and queues released as its
+ *	   recover_dead_worker_jobs does (attempt refunded).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "graphile_worker.h"
+
+/* $1 LIKE pattern of this server's worker ids */
+static const char *const candidates_sql =
+"SELECT jobs.locked_by FROM graphile_worker._private_jobs AS jobs"
+" WHERE jobs.locked_by OPERATOR(pg_catalog.~~) $1::pg_catalog.text"
+" UNION "
+"SELECT job_queues.locked_by FROM graphile_worker._private_job_queues AS job_queues"
+" WHERE job_queues.locked_by OPERATOR(pg_catalog.~~) $1::pg_catalog.text";
+
+/* $1 dead worker ids */
+static const char *const release_dead_sql =
+"WITH j AS ("
+"  UPDATE graphile_worker._private_jobs AS jobs"
+"     SET last_error = 'worker ' OPERATOR(pg_catalog.||) jobs.locked_by"
+"                      OPERATOR(pg_catalog.||) ' died while running this job',"
+"         run_at = GREATEST(pg_catalog.now(), jobs.run_at) OPERATOR(pg_catalog.+)"
+"                  (pg_catalog.exp(LEAST(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)"
+"                   OPERATOR(pg_catalog.*) '1 second'::pg_catalog.interval),"
+"         locked_by = NULL, locked_at = NULL"
+"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+"  RETURNING jobs.id"
+"), q AS ("
+"  UPDATE graphile_worker._private_job_queues AS job_queues"
+"     SET locked_by = NULL, locked_at = NULL"
+"   WHERE job_queues.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+")"
+"SELECT pg_catalog.count(*) FROM j";
+
+/*
+ * $1 live worker ids of this database, $2 their start times, $3 their
+ * metadata, $4 LIKE pattern of this server's ids, $5 every live worker id
+ */
+static const char *const heartbeat_sql =
+"WITH up AS ("
+"  INSERT INTO graphile_worker._private_workers AS w (id, last_heartbeat_at, started_at, metadata)"
+"  SELECT l.id, pg_catalog.now(), l.started_at, l.metadata"
+"    FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+"                    pg_catalog.unnest($2::pg_catalog.timestamptz[]),"
+"                    pg_catalog.unnest($3::pg_catalog.jsonb[])) AS l(id, started_at, metadata)"
+"  ON CONFLICT (id) DO UPDATE SET last_heartbeat_at = pg_catalog.now()"
+")"
+"DELETE FROM graphile_worker._private_workers AS w"
+" WHERE w.id OPERATOR(pg_catalog.~~) $4::pg_catalog.text"
+"   AND w.id OPERATOR(pg_catalog.<>) ALL ($5::pg_catalog.text[])";
+
+/* $1 every live worker id of ours */
+static const char *const node_stale_sql =
+"WITH j AS ("
+"  UPDATE graphile_worker._private_jobs AS jobs"
+"     SET locked_at = NULL, locked_by = NULL,"
+"         run_at = GREATEST(jobs.run_at, pg_catalog.now())"
+"   WHERE jobs.locked_at OPERATOR(pg_catalog.<)"
+"         (pg_catalog.now() OPERATOR(pg_catalog.-) '4 hours'::pg_catalog.interval)"
+"     AND jobs.locked_by OPERATOR(pg_catalog.<>) ALL ($1::pg_catalog.text[])"
+"  RETURNING jobs.id"
+"), q AS ("
+"  UPDATE graphile_worker._private_job_queues AS job_queues"
+"     SET locked_at = NULL, locked_by = NULL"
+"   WHERE job_queues.locked_at OPERATOR(pg_catalog.<)"
+"         (pg_catalog.now() OPERATOR(pg_catalog.-) '4 hours'::pg_catalog.interval)"
+"     AND job_queues.locked_by OPERATOR(pg_catalog.<>) ALL ($1::pg_catalog.text[])"
+")"
+"SELECT pg_catalog.count(*) FROM j";
+
+/* $1 LIKE pattern of this server's ids */
+static const char *const rust_stale_sql =
+"WITH dead AS ("
+"  DELETE FROM graphile_worker._private_workers AS w"
+"   WHERE w.last_heartbeat_at OPERATOR(pg_catalog.<)"
+"         (pg_catalog.now() OPERATOR(pg_catalog.-) '5 minutes'::pg_catalog.interval)"
+"     AND w.id OPERATOR(pg_catalog.!~~) $1::pg_catalog.text"
+"  RETURNING w.id"
+"), j AS ("
+"  UPDATE graphile_worker._private_jobs AS jobs"
+"     SET attempts = GREATEST(0::pg_catalog.int2, jobs.attempts OPERATOR(pg_catalog.-) 1::pg_catalog.int2),"
+"         locked_at = NULL, locked_by = NULL,"
+"         run_at = GREATEST(jobs.run_at, pg_catalog.now()),"
+"         last_error = 'Job recovered after worker interruption',"
+"         updated_at = pg_catalog.now()"
+"    FROM dead"
+"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) dead.id"
+"  RETURNING jobs.id"
+"), q AS ("
+"  UPDATE graphile_worker._private_job_queues AS job_queues"
+"     SET locked_at = NULL, locked_by = NULL"
+"    FROM dead"
+"   WHERE job_queues.locked_by OPERATOR(pg_catalog.=) dead.id"
+")"
+"SELECT (SELECT pg_catalog.count(*) FROM dead), (SELECT pg_catalog.count(*) FROM j)";
+
+static SPIPlanPtr candidates_plan, release_dead_plan, heartbeat_plan,
+			node_stale_plan, rust_stale_plan;
+
+static SPIPlanPtr
+plan_of(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+static Datum
+text_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* The live job workers: all of them, and those of dboid with details. */
+typedef struct LiveSet
+{
+	int			nall;
+	Datum	   *all;			/* text: worker ids of every database */
+	int			nmine;
+	Datum	   *mine;			/* text: worker ids of dboid */
+	Datum	   *mine_started;	/* timestamptz */
+	Datum	   *mine_metadata;	/* jsonb */
+} LiveSet;
+
+static void
+read_live_set(Oid dboid, LiveSet *live)
+{
+	GwProc	   *copy = palloc(sizeof(GwProc) * gw_shared->nprocs);
+	int			n = 0;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+		if (gw_shared->procs[i].in_use && gw_shared->procs[i].worker_id[0] != '\0')
+			copy[n++] = gw_shared->procs[i];
+	LWLockRelease(gw_shared->lock);
+
+	live->all = palloc(sizeof(Datum) * Max(n, 1));
+	live->mine = palloc(sizeof(Datum) * Max(n, 1));
+	live->mine_started = palloc(sizeof(Datum) * Max(n, 1));
+	live->mine_metadata = palloc(sizeof(Datum) * Max(n, 1));
+	live->nall = live->nmine = 0;
+	for (int i = 0; i < n; i++)
+	{
+		Datum		id = CStringGetTextDatum(copy[i].worker_id);
+
+		live->all[live->nall++] = id;
+		if (copy[i].dboid == dboid)
+		{
+			char		meta[64];
+
+			snprintf(meta, sizeof(meta), "{\"pid\": %d, \"kind\": \"job worker\"}",
+					 copy[i].pid);
+			live->mine[live->nmine] = id;
+			live->mine_started[live->nmine] = TimestampTzGetDatum(copy[i].started_at);
+			live->mine_metadata[live->nmine] =
+				DirectFunctionCall1(jsonb_in, CStringGetDatum(meta));
+			live->nmine++;
+		}
+	}
+}
+
+static bool
+id_in(const char *id, LiveSet *live)
+{
+	for (int i = 0; i < live->nall; i++)
+		if (strcmp(id, TextDatumGetCString(live->all[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Step 1; returns how many jobs were released.  Fills *live. */
+static int64
+release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live)
+{
+	Oid			t1[1] = {TEXTOID};
+	Oid			ta[1] = {TEXTARRAYOID};
+	Datum		arg;
+	Datum	   *dead;
+	int			ndead = 0;
+	int			ncand;
+	bool		isnull;
+
+	arg = CStringGetTextDatum(pattern);
+	if (SPI_execute_plan(plan_of(&candidates_plan, candidates_sql, 1, t1),
+						 &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read locked jobs");
+	ncand = (int) SPI_processed;
+	dead = palloc(sizeof(Datum) * Max(ncand, 1));
+
+	/* the live set is read after the locks: see the file header */
+	read_live_set(dboid, live);
+	for (int i = 0; i < ncand; i++)
+	{
+		char	   *id = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		GwWorkerId	parsed;
+
+		if (!gw_worker_id_parse(id, &parsed) || parsed.system_id != system_id ||
+			id_in(id, live))
+			continue;
+		dead[ndead++] = CStringGetTextDatum(id);
+	}
+	if (ndead == 0)
+		return 0;
+
+	arg = text_array(dead, ndead);
+	if (SPI_execute_plan(plan_of(&release_dead_plan, release_dead_sql, 1, ta),
+						 &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not release the jobs of dead workers");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static void
+heartbeat(const char *pattern, LiveSet *live)
+{
+	Oid			types[5] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, JSONBARRAYOID, TEXTOID, TEXTARRAYOID};
+	Datum		args[5];
+
+	args[0] = text_array(live->mine, live->nmine);
+	args[1] = PointerGetDatum(construct_array(live->mine_started, live->nmine,
+											  TIMESTAMPTZOID, sizeof(TimestampTz),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(live->mine_metadata, live->nmine,
+											  JSONBOID, -1, false, TYPALIGN_INT));
+	args[3] = CStringGetTextDatum(pattern);
+	args[4] = text_array(live->all, live->nall);
+	if (SPI_execute_plan(plan_of(&heartbeat_plan, heartbeat_sql, 5, types),
+						 args, NULL, false, 0) < 0)
+		elog(ERROR, "could not record worker heartbeats");
+}
+
+/*
+ * gw_sweep runs the four steps of the file header in one transaction, in
+ * the supervisor of dboid.
+ */
+void
+gw_sweep(Oid dboid)
+{
+	uint64		system_id = GetSystemIdentifier();
+	char		pattern[32];
+	LiveSet		live;
+	Oid			ta[1] = {TEXTARRAYOID};
+	Oid			t1[1] = {TEXTOID};
+	Datum		arg;
+	bool		isnull;
+	int64		released;
+	int64		stale;
+
+	snprintf(pattern, sizeof(pattern), "gw-%016llx-%%", (unsigned long long) system_id);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "graphile_worker: sweeping locks of dead workers");
+
+	released = release_our_dead(pattern, system_id, dboid, &live);
+	if (released > 0)
+		ereport(LOG,
+				(errmsg("graphile_worker released %lld jobs locked by workers that died",
+						(long long) released)));
+
+	heartbeat(pattern, &live);
+
+	arg = text_array(live.all, live.nall);
+	if (SPI_execute_plan(plan_of(&node_stale_plan, node_stale_sql, 1, ta),
+						 &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not release stale locks");
+	stale = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (stale > 0)
+		ereport(LOG,
+				(errmsg("graphile_worker released %lld jobs locked more than 4 hours ago",
+						(long long) stale)));
+
+	arg = CStringGetTextDatum(pattern);
+	if (SPI_execute_plan(plan_of(&rust_stale_plan, rust_stale_sql, 1, t1),
+						 &arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not release jobs of workers with a stale heartbeat");
+	stale = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (stale > 0)
+		ereport(LOG,
+				(errmsg("graphile_worker removed %lld workers whose heartbeat is older than 5 minutes",
+						(long long) stale)));
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
