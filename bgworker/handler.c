@@ -70,6 +70,7 @@ static int	nhandlers = 0;
 static Oid	jobs_type = InvalidOid;		/* graphile_worker.jobs rowtype */
 static TupleDesc jobs_desc = NULL;
 static bool handlers_valid = false;
+static uint64 invalidations = 0;	/* counts invalidate_handlers calls */
 static bool callbacks_registered = false;
 
 static const char *const find_handlers_sql =
@@ -95,6 +96,7 @@ static void
 invalidate_handlers(Datum arg, int cacheid, uint32 hashvalue)
 {
 	handlers_valid = false;
+	invalidations++;
 }
 
 /*
@@ -145,14 +147,17 @@ rebuild_handlers(void)
 	Datum	   *names;
 	MemoryContext oldcxt;
 	int			ret;
+	uint64		invalidations_before = invalidations;
 
 	if (handler_cxt == NULL)
 		handler_cxt = AllocSetContextCreate(TopMemoryContext,
 											"graphile_worker handlers",
 											ALLOCSET_SMALL_SIZES);
+	handlers_valid = false;
 	MemoryContextReset(handler_cxt);
 	handlers = NULL;
 	jobs_desc = NULL;
+	identifiers = (Datum) 0;
 	nhandlers = 0;
 
 	/*
@@ -161,8 +166,7 @@ rebuild_handlers(void)
 	 */
 	if (!OidIsValid(get_extension_oid(GW_EXTENSION_NAME, true)))
 	{
-		identifiers = (Datum) 0;
-		handlers_valid = true;
+		handlers_valid = (invalidations == invalidations_before);
 		return;
 	}
 	jobs_rel = get_relname_relid("jobs", get_namespace_oid(GW_SCHEMA, false));
@@ -221,7 +225,9 @@ rebuild_handlers(void)
 	identifiers = PointerGetDatum(construct_array(names, nhandlers, TEXTOID,
 												  -1, false, TYPALIGN_INT));
 	MemoryContextSwitchTo(oldcxt);
-	handlers_valid = true;
+
+	/* a function changed while we read: read again next time */
+	handlers_valid = (invalidations == invalidations_before);
 }
 
 /*

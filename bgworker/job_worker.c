@@ -234,6 +234,31 @@ run_batch(MemoryContext batch_cxt)
 	return n;
 }
 
+/*
+ * supervisor_alive says whether the supervisor that started this worker is
+ * still running and not stopping.  A worker registered after its
+ * supervisor told the others to stop (supervisor.c, stop_workers) learns
+ * it here.
+ */
+static bool
+supervisor_alive(void)
+{
+	pid_t		supervisor = MyBgworkerEntry->bgw_notify_pid;
+	bool		alive = false;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->pid == supervisor &&
+			!p->stop_requested)
+			alive = true;
+	}
+	LWLockRelease(gw_shared->lock);
+	return alive;
+}
+
 void
 gw_job_worker_main(Datum arg)
 {
@@ -255,6 +280,8 @@ gw_job_worker_main(Datum arg)
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	strlcpy(gw_my_proc->worker_id, worker_id, GW_WORKER_ID_LEN);
 	LWLockRelease(gw_shared->lock);
+	if (!supervisor_alive())
+		proc_exit(0);
 
 	batch_cxt = AllocSetContextCreate(TopMemoryContext,
 									  "graphile_worker batch",

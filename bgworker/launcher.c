@@ -97,6 +97,8 @@ static bool
 start_supervisor(LaunchedDb *l, const char *dbname)
 {
 	BackgroundWorker bgw;
+	MemoryContext oldcxt;
+	bool		started;
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -109,7 +111,11 @@ start_supervisor(LaunchedDb *l, const char *dbname)
 	strlcpy(bgw.bgw_type, "graphile_worker supervisor", BGW_MAXLEN);
 	bgw.bgw_main_arg = ObjectIdGetDatum(l->dboid);
 	bgw.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&bgw, &l->handle);
+	/* the handle outlives the scan's transaction */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	started = RegisterDynamicBackgroundWorker(&bgw, &l->handle);
+	MemoryContextSwitchTo(oldcxt);
+	return started;
 }
 
 /*

@@ -34,6 +34,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -60,11 +61,16 @@ static const char *const future_jobs_sql =
 "   AND jobs.run_at OPERATOR(pg_catalog.>) pg_catalog.now()"
 " ORDER BY jobs.run_at LIMIT " CppAsString2(GW_MAX_TIMERS);
 
-/* Tells our workers to stop after their current job. */
+/*
+ * Tells our workers to stop after their current job.  The supervisor marks
+ * itself stopping too, under the same lock, so that a worker registering
+ * after this sees that it has no supervisor (gw_supervisor_alive).
+ */
 static void
 stop_workers(int code, Datum arg)
 {
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	gw_my_proc->stop_requested = true;
 	for (int i = 0; i < gw_shared->nprocs; i++)
 	{
 		GwProc	   *p = &gw_shared->procs[i];
@@ -106,6 +112,8 @@ static bool
 start_worker(SupervisedWorker *w)
 {
 	BackgroundWorker bgw;
+	MemoryContext oldcxt;
+	bool		started;
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -119,12 +127,12 @@ start_worker(SupervisedWorker *w)
 	bgw.bgw_main_arg = ObjectIdGetDatum(my_dboid);
 	bgw.bgw_notify_pid = MyProcPid;
 
-	if (!RegisterDynamicBackgroundWorker(&bgw, &w->handle))
-	{
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	started = RegisterDynamicBackgroundWorker(&bgw, &w->handle);
+	MemoryContextSwitchTo(oldcxt);
+	if (!started)
 		w->handle = NULL;
-		return false;
-	}
-	return true;
+	return started;
 }
 
 /* Asks the worker behind handle to stop after its current job. */
@@ -292,6 +300,10 @@ gw_supervisor_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a shorter poll_interval applies now, not after the old one */
+			next_poll = Min(next_poll,
+							TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														gw_poll_interval_ms));
 		}
 		if (!extension_installed())
 		{
@@ -312,8 +324,11 @@ gw_supervisor_main(Datum arg)
 		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
 		if (overflowed)
 		{
+			int			more;
+
 			refill_timers();
-			next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
+			next_timer = gw_pop_due_timers(my_dboid, now, &more, &overflowed);
+			ndue += more;
 		}
 		if (!gw_paused)
 		{
