@@ -11,7 +11,8 @@
  *		named queues and jobs with a forbidden flag, keeping one job per
  *		named queue, and sets attempts + 1, locked_at, locked_by on the job
  *		and its queue;
- *	  - complete deletes the job and unlocks its queue;
+ *	  - complete deletes the jobs of a batch that succeeded and unlocks their
+ *		queues;
  *	  - fail records last_error, sets run_at to greatest(now(), run_at) +
  *		exp(least(attempts, 10)) seconds and unlocks job and queue;
  *	  - return (shutdown) unlocks job and queue and gives the attempt back,
@@ -31,6 +32,7 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -90,11 +92,11 @@ static const char *const claim_sql =
 "           jobs.updated_at, jobs.key, jobs.locked_at, jobs.locked_by,"
 "           jobs.revision, jobs.flags, jobs.payload";
 
-/* $1 job id, $2 worker id */
+/* $1 job ids, $2 worker id */
 static const char *const complete_sql =
 "WITH j AS ("
 "  DELETE FROM graphile_worker._private_jobs AS jobs"
-"   WHERE jobs.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
+"   WHERE jobs.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])"
 "     AND jobs.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text"
 "  RETURNING jobs.job_queue_id"
 ")"
@@ -197,6 +199,7 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 	int			nidentifiers;
 	int			ret;
 	int			n;
+	int			save_nestlevel;
 	GwJob	   *result;
 
 	args[1] = gw_handler_identifiers(&nidentifiers);
@@ -207,8 +210,26 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 		nulls[2] = 'n';
 	args[3] = Int32GetDatum(limit);
 
+	/*
+	 * The claim must walk jobs_main_index in (priority, run_at) order and
+	 * stop after "limit" rows.  Right after a bulk insert, before the table
+	 * is analyzed, the planner may think a bitmap scan and a sort of the
+	 * whole queue is cheaper; it never is for this query.
+	 */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* the disabled paths' cost would otherwise make the plan look worth JIT */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* one plan for every claim: planning would cost more than running */
+	(void) set_config_option("plan_cache_mode", "force_generic_plan", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	ret = SPI_execute_plan(prepare_once(&claim_plan, claim_sql, 4, argtypes),
 						   args, nulls, false, 0);
+	AtEOXact_GUC(true, save_nestlevel);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "claiming jobs failed: %s", SPI_result_code_string(ret));
 
@@ -241,21 +262,30 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 	return n;
 }
 
-/* gw_complete_job deletes a job that ran successfully and unlocks its queue. */
+/*
+ * gw_complete_jobs deletes the jobs that ran successfully and unlocks their
+ * queues, in the transaction of their handlers' writes.
+ */
 void
-gw_complete_job(GwJob *job, const char *worker_id)
+gw_complete_jobs(int64 *ids, int n, const char *worker_id)
 {
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Oid			argtypes[2] = {INT8ARRAYOID, TEXTOID};
 	Datum		args[2];
+	Datum	   *elems;
 	int			ret;
 
-	args[0] = Int64GetDatum(job->id);
+	if (n == 0)
+		return;
+	elems = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = CStringGetTextDatum(worker_id);
 	ret = SPI_execute_plan(prepare_once(&complete_plan, complete_sql, 2, argtypes),
 						   args, NULL, false, 0);
 	if (ret < 0)
-		elog(ERROR, "completing job %lld failed: %s", (long long) job->id,
-			 SPI_result_code_string(ret));
+		elog(ERROR, "completing jobs failed: %s", SPI_result_code_string(ret));
 }
 
 /*

@@ -178,8 +178,9 @@ rebuild_handlers(void)
 
 	args[0] = task_schemas_datum();
 	args[1] = ObjectIdGetDatum(jobs_type);
+	/* not read-only: a fresh snapshot sees functions committed meanwhile */
 	ret = SPI_execute_with_args(find_handlers_sql, 2, argtypes, args, NULL,
-								true, 0);
+								false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not list task handlers: %s", SPI_result_code_string(ret));
 

@@ -46,8 +46,19 @@
 #include "graphile_worker.h"
 #include "job_worker.h"
 
-/* Jobs claimed per statement and run per transaction. */
-#define GW_CLAIM_BATCH 1
+/*
+ * Jobs claimed per statement: as many as take about GW_BATCH_TARGET_US by
+ * the measured average job time, at least 1, at most GW_BATCH_MAX.  They
+ * run in one transaction, except that a transaction is committed and a new
+ * one begun once GW_MAX_SUBXIDS handlers have written: a backend caches 64
+ * subtransaction ids, and more would slow every snapshot in the server
+ * while the transaction lasts.
+ */
+#define GW_BATCH_MAX 200
+#define GW_BATCH_TARGET_US 20000.0
+#define GW_MAX_SUBXIDS 60
+
+static double avg_job_us = GW_BATCH_TARGET_US;	/* moving average */
 
 static char worker_id[GW_WORKER_ID_LEN];
 
@@ -138,11 +149,15 @@ commit_transaction(void)
 
 /*
  * run_job runs one claimed job in a subtransaction of the current
- * transaction and records its outcome.
+ * transaction.  On failure it records the failure and returns false; on
+ * success it returns true, sets *wrote if the handler wrote anything, and
+ * the caller deletes the job in the same transaction (gw_complete_jobs).
  */
-static void
-run_job(GwJob *job, MemoryContext error_cxt)
+static bool
+run_job(GwJob *job, MemoryContext error_cxt, bool *wrote)
 {
+	volatile bool ok = true;
+
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	char		activity[128];
@@ -157,7 +172,7 @@ run_job(GwJob *job, MemoryContext error_cxt)
 	PG_TRY();
 	{
 		gw_call_handler(job);
-		gw_complete_job(job, worker_id);
+		*wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -170,6 +185,7 @@ run_job(GwJob *job, MemoryContext error_cxt)
 
 		int			timeout_ms = armed_timeout_ms;
 
+		ok = false;
 		gw_disarm_job_timeout();
 		MemoryContextSwitchTo(error_cxt);
 		edata = CopyErrorData();
@@ -195,42 +211,66 @@ run_job(GwJob *job, MemoryContext error_cxt)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	return ok;
 }
 
 /*
- * run_batch claims up to GW_CLAIM_BATCH jobs and runs them.  Returns how
- * many were claimed.
+ * run_batch claims a batch of jobs and runs them.  Returns how many were
+ * claimed.
  */
 static int
 run_batch(MemoryContext batch_cxt)
 {
 	GwJob	   *jobs;
+	int64	   *done;
+	int			ndone = 0;
+	int			nwrote = 0;
 	int			n;
+	int			limit;
 	MemoryContext oldcxt;
+	TimestampTz started;
 
+	limit = (int) Max(1.0, Min((double) GW_BATCH_MAX, GW_BATCH_TARGET_US / avg_job_us));
 	begin_transaction("graphile_worker: claiming jobs");
 	oldcxt = MemoryContextSwitchTo(batch_cxt);
-	n = gw_claim_jobs(worker_id, GW_CLAIM_BATCH, &jobs);
+	n = gw_claim_jobs(worker_id, limit, &jobs);
+	done = palloc(sizeof(int64) * Max(n, 1));
 	MemoryContextSwitchTo(oldcxt);
 	commit_transaction();
 	if (n == 0)
 		return 0;
 
 	/* there may be more: let another idle worker look too */
-	if (n == GW_CLAIM_BATCH)
+	if (n == limit)
 		gw_wake_workers(MyDatabaseId, 1);
 
+	started = GetCurrentTimestamp();
 	begin_transaction("graphile_worker: running jobs");
 	for (int i = 0; i < n; i++)
 	{
+		bool		wrote = false;
+
 		CHECK_FOR_INTERRUPTS();
+		if (nwrote >= GW_MAX_SUBXIDS)
+		{
+			gw_complete_jobs(done, ndone, worker_id);
+			commit_transaction();
+			begin_transaction("graphile_worker: running jobs");
+			ndone = nwrote = 0;
+		}
 		if (shutdown_requested)
 			gw_return_job(&jobs[i], worker_id);
-		else
-			run_job(&jobs[i], batch_cxt);
+		else if (run_job(&jobs[i], batch_cxt, &wrote))
+			done[ndone++] = jobs[i].id;
+		if (wrote)
+			nwrote++;
 	}
+	gw_complete_jobs(done, ndone, worker_id);
 	commit_transaction();
 	gw_set_job(0, NULL);
+
+	avg_job_us = 0.8 * avg_job_us +
+		0.2 * ((double) (GetCurrentTimestamp() - started) / n);
 	return n;
 }
 

@@ -29,7 +29,7 @@ typedef struct GwJob
 
 /* claim.c */
 extern int	gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs);
-extern void gw_complete_job(GwJob *job, const char *worker_id);
+extern void gw_complete_jobs(int64 *ids, int n, const char *worker_id);
 extern void gw_return_job(GwJob *job, const char *worker_id);
 extern TimestampTz gw_fail_job(GwJob *job, const char *worker_id,
 							   const char *message, bool *permanently);

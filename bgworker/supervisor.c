@@ -48,6 +48,7 @@ typedef struct SupervisedWorker
 	BackgroundWorkerHandle *handle;
 	int			failures;		/* unexpected exits in a row */
 	TimestampTz restart_at;		/* when to start it again after a failure */
+	bool		no_slot;		/* the last start found no free slot */
 } SupervisedWorker;
 
 static SupervisedWorker workers[GW_MAX_WORKERS];
@@ -169,6 +170,7 @@ maintain_workers(TimestampTz now)
 {
 	int			wanted = Min(gw_concurrency, GW_MAX_WORKERS);
 	int			missing = 0;
+	int			running;
 	TimestampTz next = DT_NOEND;
 
 	for (int i = 0; i < GW_MAX_WORKERS; i++)
@@ -199,6 +201,7 @@ maintain_workers(TimestampTz now)
 				w->handle = NULL;
 			}
 			w->failures = 0;
+			w->no_slot = false;
 			continue;
 		}
 		if (w->handle != NULL)
@@ -208,21 +211,27 @@ maintain_workers(TimestampTz now)
 			next = Min(next, w->restart_at);
 			continue;
 		}
-		if (!start_worker(w))
+		w->no_slot = !start_worker(w);
+		if (w->no_slot)
 		{
-			missing++;
 			w->restart_at = TimestampTzPlusMilliseconds(now, 5000);
 			next = Min(next, w->restart_at);
 		}
 		else
 			next_sweep = Min(next_sweep, TimestampTzPlusMilliseconds(now, 1000));
 	}
+
+	/* one warning while slots are short, another only after they were not */
+	for (int i = 0; i < wanted; i++)
+		if (workers[i].no_slot)
+			missing++;
+	running = wanted - missing;
 	if (missing > 0 && !slot_warning_given)
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("graphile_worker could start only %d of %d job workers for database %u",
-						wanted - missing, wanted, my_dboid),
+						running, wanted, my_dboid),
 				 errhint("Raise max_worker_processes by %d (it needs a restart), or lower graphile_worker.concurrency.",
 						 missing)));
 		slot_warning_given = true;

@@ -29,6 +29,8 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 #include "tcop/utility.h"
 
 #include "compat.h"
@@ -71,9 +73,29 @@ xact_callback(XactEvent event, void *arg)
 		unblock_all();
 }
 
+/* Whether any process of ours still runs in dboid. */
+static bool
+database_has_processes(Oid dboid)
+{
+	bool		found = false;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->dboid == dboid && p->kind != GW_KIND_LAUNCHER)
+			found = true;
+	}
+	LWLockRelease(gw_shared->lock);
+	return found;
+}
+
 /*
- * stop_database blocks dboid until the end of this transaction and sends
- * SIGTERM to its supervisor and job workers.
+ * stop_database blocks dboid until the end of this transaction, sends
+ * SIGTERM to its supervisor and job workers, and waits up to 5 s for them
+ * to leave, so that a cancelled job is given back before the command
+ * (e.g. DROP EXTENSION, which waits for nobody) removes the tables.
  */
 static void
 stop_database(Oid dboid)
@@ -104,6 +126,15 @@ stop_database(Oid dboid)
 		}
 	}
 	LWLockRelease(gw_shared->lock);
+
+	for (int waited_ms = 0; waited_ms < 5000 && database_has_processes(dboid);
+		 waited_ms += 10)
+	{
+		CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
 }
 
 static Oid
