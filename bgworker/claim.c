@@ -184,6 +184,24 @@ forbidden_flags_datum(Datum *result)
 	return true;
 }
 
+/* Orders claimed jobs by priority, then run_at, then id. */
+static int
+compare_jobs(const void *a, const void *b)
+{
+	const GwJob *x = (const GwJob *) a;
+	const GwJob *y = (const GwJob *) b;
+	int16		px = DatumGetInt16(x->row_values[3]);
+	int16		py = DatumGetInt16(y->row_values[3]);
+	TimestampTz rx = DatumGetTimestampTz(x->row_values[4]);
+	TimestampTz ry = DatumGetTimestampTz(y->row_values[4]);
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
 /*
  * gw_claim_jobs claims up to limit jobs for worker_id and returns them in
  * *jobs, allocated in the caller's memory context (which must outlive the
@@ -258,6 +276,8 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 								 false, -1);
 		MemoryContextSwitchTo(spi_cxt);
 	}
+	/* run them in the queue's order (UPDATE ... RETURNING has none) */
+	qsort(result, n, sizeof(GwJob), compare_jobs);
 	*jobs = result;
 	return n;
 }

@@ -308,6 +308,8 @@ gw_job_worker_main(Datum arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, handle_sigterm);
+	/* a reload signalled before the handler was installed was lost */
+	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	job_timeout_id = RegisterTimeout(USER_TIMEOUT, handle_job_timeout);

@@ -289,6 +289,8 @@ gw_launcher_main(Datum arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
+	/* a reload signalled before the handler was installed was lost */
+	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	gw_register_proc(GW_KIND_LAUNCHER, InvalidOid);

@@ -48,6 +48,7 @@ typedef struct SupervisedWorker
 	BackgroundWorkerHandle *handle;
 	int			failures;		/* unexpected exits in a row */
 	TimestampTz restart_at;		/* when to start it again after a failure */
+	TimestampTz started_at;
 	bool		no_slot;		/* the last start found no free slot */
 } SupervisedWorker;
 
@@ -186,7 +187,12 @@ maintain_workers(TimestampTz now)
 			next_sweep = 0;		/* release what it may have held, now */
 			if (i < wanted)
 			{
-				/* it was not asked to stop: back off 0, 1, 2, 4 ... 60 s */
+				/*
+				 * It was not asked to stop: back off 0, 1, 2, 4 ... 60 s,
+				 * counting only exits within a minute of the last start.
+				 */
+				if (now - w->started_at > 60 * USECS_PER_SEC)
+					w->failures = 0;
 				w->failures++;
 				w->restart_at = TimestampTzPlusMilliseconds(now,
 															Min(60000, w->failures > 1 ? 1000 << Min(w->failures - 2, 6) : 0));
@@ -212,6 +218,7 @@ maintain_workers(TimestampTz now)
 			continue;
 		}
 		w->no_slot = !start_worker(w);
+		w->started_at = now;
 		if (w->no_slot)
 		{
 			w->restart_at = TimestampTzPlusMilliseconds(now, 5000);
@@ -282,6 +289,8 @@ gw_supervisor_main(Datum arg)
 	my_dboid = DatumGetObjectId(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
+	/* a reload signalled before the handler was installed was lost */
+	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
 	gw_register_proc(GW_KIND_SUPERVISOR, my_dboid);
