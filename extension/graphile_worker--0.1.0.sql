@@ -369,6 +369,8 @@ RETURNS SETOF graphile_worker._private_jobs
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- planning these statements for each call would cost 4x running them
+SET plan_cache_mode = force_generic_plan
 AS $$
 declare
   keys text[];
@@ -500,6 +502,7 @@ RETURNS graphile_worker._private_jobs
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 declare
   v_job graphile_worker._private_jobs;
