@@ -47,16 +47,18 @@
 #include "job_worker.h"
 
 /*
- * Jobs claimed per statement: as many as take about GW_BATCH_TARGET_US by
- * the measured average job time, at least 1, at most GW_BATCH_MAX.  They
- * run in one transaction, except that a transaction is committed and a new
- * one begun once GW_MAX_SUBXIDS handlers have written: a backend caches 64
- * subtransaction ids, and more would slow every snapshot in the server
+ * Jobs claimed per statement and run in one transaction: as many as take
+ * about GW_BATCH_TARGET_US by the measured average job time, at least 1,
+ * at most GW_BATCH_MAX, or GW_BATCH_MAX_WRITING when handlers of the last
+ * batch wrote: each writing handler takes a subtransaction id, a backend
+ * caches 64 of them, and more would slow every snapshot in the server
  * while the transaction lasts.
  */
 #define GW_BATCH_MAX 200
+#define GW_BATCH_MAX_WRITING 60
 #define GW_BATCH_TARGET_US 20000.0
-#define GW_MAX_SUBXIDS 60
+
+static bool last_batch_wrote = true;
 
 static double avg_job_us = GW_BATCH_TARGET_US;	/* moving average */
 
@@ -230,7 +232,8 @@ run_batch(MemoryContext batch_cxt)
 	MemoryContext oldcxt;
 	TimestampTz started;
 
-	limit = (int) Max(1.0, Min((double) GW_BATCH_MAX, GW_BATCH_TARGET_US / avg_job_us));
+	limit = (int) Max(1.0, Min((double) (last_batch_wrote ? GW_BATCH_MAX_WRITING : GW_BATCH_MAX),
+							   GW_BATCH_TARGET_US / avg_job_us));
 	begin_transaction("graphile_worker: claiming jobs");
 	oldcxt = MemoryContextSwitchTo(batch_cxt);
 	n = gw_claim_jobs(worker_id, limit, &jobs);
@@ -251,13 +254,6 @@ run_batch(MemoryContext batch_cxt)
 		bool		wrote = false;
 
 		CHECK_FOR_INTERRUPTS();
-		if (nwrote >= GW_MAX_SUBXIDS)
-		{
-			gw_complete_jobs(done, ndone, worker_id);
-			commit_transaction();
-			begin_transaction("graphile_worker: running jobs");
-			ndone = nwrote = 0;
-		}
 		if (shutdown_requested)
 			gw_return_job(&jobs[i], worker_id);
 		else if (run_job(&jobs[i], batch_cxt, &wrote))
@@ -268,6 +264,7 @@ run_batch(MemoryContext batch_cxt)
 	gw_complete_jobs(done, ndone, worker_id);
 	commit_transaction();
 	gw_set_job(0, NULL);
+	last_batch_wrote = nwrote > 0;
 
 	avg_job_us = 0.8 * avg_job_us +
 		0.2 * ((double) (GetCurrentTimestamp() - started) / n);
