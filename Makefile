@@ -3,6 +3,8 @@
 #   make            build graphile_worker.so
 #   make install    install the library and the extension's SQL files
 #   make test       install what is missing, build, install, run every suite
+#   make bench      compare with Node graphile-worker (tests/bench/bench.sh);
+#                   make bench-quick: a < 60 s subset
 #
 # The test suites themselves are run by tests/run.sh; see README.md.
 
@@ -37,9 +39,15 @@ include $(PGXS)
 HEADERS_OWN = $(wildcard extension/*.h bgworker/*.h)
 $(OBJS): $(HEADERS_OWN)
 
-.PHONY: test demo
+.PHONY: test demo bench bench-quick
 test:
 	bash tests/run.sh
 
 demo:
 	bash tests/demo.sh
+
+bench:
+	bash tests/bench/bench.sh
+
+bench-quick:
+	GW_BENCH_QUICK=1 bash tests/bench/bench.sh
