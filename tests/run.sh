@@ -15,56 +15,18 @@
 # when M is 0.  Set GW_SUITES="regress unit" to run a subset.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
 SUITES=${GW_SUITES:-regress isolation unit tap}
-TEST_USER=${GW_TEST_USER:-gwtest}
-PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
-	postgresql-contrib-$PG_MAJOR libcmocka-dev libipc-run-perl pkg-config"
-
-as_root() {
-	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-install_packages() {
-	local missing=()
-	for p in $PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-			missing+=("$p")
-	done
-	command -v npm >/dev/null || missing+=(nodejs npm)
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "== installing: ${missing[*]}"
-	as_root apt-get update -qq &&
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends "${missing[@]}" >/dev/null
-}
+source "$(dirname "$0")/setup.sh"
 
 install_packages || { echo "package installation failed"; echo "0 passed, 1 failed"; exit 1; }
-
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
-[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
-BINDIR=$("$PG_CONFIG" --bindir)
-PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
-
-echo "== building against $("$PG_CONFIG" --version)"
-build_install() {
-	make -C "$1" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
-		as_root make -C "$1" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
-}
-build_install "$ROOT" && build_install "$ROOT/tests/c_handler" ||
-	{ echo "build or install failed"; echo "0 passed, 1 failed"; exit 1; }
+find_postgres
+build_all || { echo "build or install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # The suites run in a scratch copy owned by the user that runs the servers.
 WORK=$(mktemp -d /tmp/graphile_worker_test.XXXXXX)
 cp -a "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
-if [ "$(id -u)" = 0 ]; then
-	id "$TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$TEST_USER"
-	chown -R "$TEST_USER" "$WORK"
-	run_as() { runuser -u "$TEST_USER" -- env HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)" "$@"; }
-else
-	run_as() { "$@"; }
-fi
+define_run_as
+own "$WORK"
 
 passed=0
 failed=0
