@@ -39,6 +39,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "graphile_worker.h"
 
 #define GW_LAUNCHER_RESCAN_MS 10000

@@ -15,6 +15,11 @@
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
 
+/* Invalid (half-dropped) databases are marked so since 13.12, 14.9, 15.4. */
+#ifndef DATCONNLIMIT_INVALID_DB
+#define DATCONNLIMIT_INVALID_DB -2
+#endif
+
 /* PostgreSQL 15 renamed EmitWarningsOnPlaceholders and made it reserve. */
 #if PG_VERSION_NUM >= 150000
 #define gw_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
