@@ -49,14 +49,7 @@ log_min_messages = debug1
 });
 $node->start;
 
-# If the script dies (e.g. the server went down), show what the server log
-# says about processes that died.
-$SIG{__DIE__} = sub {
-	return if $^S;    # inside an eval
-	my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
-	  split /\n/, slurp_file($node->logfile);
-	diag "the server log says:\n" . join("\n", @died) if @died;
-};
+report_deaths_on_die($node);
 
 my $su = superuser_name();
 
@@ -69,28 +62,6 @@ sub set_conf
 	return;
 }
 
-# Runs $query in $db every 100 ms, as poll_query_until does, until it
-# returns $expected or the test timeout passes, then passes or fails one
-# is() test named $name.  Unlike poll_query_until it stops at once when the
-# server is gone (a crash would otherwise cost a full timeout per wait).
-sub poll_is
-{
-	my ($db, $query, $expected, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	my ($out, $err) = ('', '');
-	for (;;)
-	{
-		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
-		last if $rc == 0 && $out eq $expected;
-		die "the server is down (see " . $node->logfile . ")\n"
-		  unless -e $node->data_dir . '/postmaster.pid';
-		last if time > $deadline;
-		usleep(100_000);
-	}
-	diag "stderr: $err" if $err ne '';
-	return is($out, $expected, $name);
-}
 
 # Our processes in pg_stat_activity, as "kind|datname" counts.
 my $census = q{
@@ -105,7 +76,7 @@ SELECT coalesce(string_agg(k || '|' || coalesce(d, '-') || '|' || n, E'\n'
 $node->safe_psql('postgres', 'CREATE DATABASE db1');
 $node->safe_psql('db1', 'CREATE EXTENSION graphile_worker');
 
-poll_is('db1', $census,
+poll_is($node, 'db1', $census,
 	join("\n",
 		'graphile_worker job worker|db1|2',
 		'graphile_worker launcher|-|1',
@@ -135,7 +106,7 @@ SELECT string_agg(format('%s|%s|%s', kind, datid IS NULL,
 
 # ---------------------------------------------------------------- b)
 set_conf('graphile_worker.concurrency = 4');
-poll_is('db1', $census,
+poll_is($node, 'db1', $census,
 	join("\n",
 		'graphile_worker job worker|db1|4',
 		'graphile_worker launcher|-|1',
@@ -148,20 +119,20 @@ is( $node->safe_psql(
 	'b: the view lists 4 job workers');
 
 set_conf('graphile_worker.concurrency = 1');
-poll_is('db1', $census,
+poll_is($node, 'db1', $census,
 	join("\n",
 		'graphile_worker job worker|db1|1',
 		'graphile_worker launcher|-|1',
 		'graphile_worker supervisor|db1|1'),
 	'b: concurrency 1 (reload): exactly 1 job worker for db1');
-poll_is(
+poll_is($node, 
 	'db1', q{SELECT count(*) FROM graphile_worker.workers
 	WHERE kind = 'job worker' AND datname = 'db1'},
 	'1',
 	'b: the view lists 1 job worker');
 
 set_conf('graphile_worker.concurrency = 2');
-poll_is(
+poll_is($node, 
 	'db1', q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type = 'graphile_worker job worker' AND datname = 'db1'},
 	'2',
@@ -215,7 +186,7 @@ $log_offset = $node->wait_for_log(
 	qr/unregistering background worker "graphile_worker supervisor for database db3"/,
 	$log_offset);
 pass('c: the launcher probes db3, which has no extension; its supervisor leaves');
-poll_is(
+poll_is($node, 
 	'postgres', q{SELECT count(*) FROM pg_stat_activity
 	WHERE datname = 'db3' AND backend_type LIKE 'graphile_worker %'},
 	'0', 'c: db3 has no supervisor left');
@@ -235,7 +206,7 @@ unlike(
 
 # graphile_worker.databases
 set_conf("graphile_worker.databases = 'db1'");
-poll_is('postgres', $db2_procs, '0|0',
+poll_is($node, 'postgres', $db2_procs, '0|0',
 	"c: graphile_worker.databases = 'db1' stops db2's supervisor and workers");
 is( $node->safe_psql(
 		'postgres', q{SELECT count(*) FROM pg_stat_activity
@@ -243,7 +214,7 @@ is( $node->safe_psql(
 	'3',
 	'c: db1 keeps its supervisor and 2 job workers');
 set_conf("graphile_worker.databases = ''");
-poll_is('postgres', $db2_procs, '1|2',
+poll_is($node, 'postgres', $db2_procs, '1|2',
 	"c: graphile_worker.databases = '' brings db2's supervisor and workers back");
 
 # ---------------------------------------------------------------- d)
@@ -258,7 +229,7 @@ CREATE FUNCTION graphile_worker_tasks.note(payload json) RETURNS void
 });
 my $slow_id =
   $node->safe_psql('db1', q{SELECT id FROM graphile_worker.add_job('slow', '{"n": 1}')});
-poll_is(
+poll_is($node, 
 	'db1', qq{
 SELECT a.query || '|' || w.job_id || '|' || w.task_identifier || '|' || w.kind
 	|| '|' || w.state || '|' || a.datname || '|'
@@ -268,19 +239,19 @@ SELECT a.query || '|' || w.job_id || '|' || w.task_identifier || '|' || w.kind
 	"graphile_worker job $slow_id: slow|$slow_id|slow|job worker|busy|db1|true",
 	"d: while job $slow_id runs: pg_stat_activity.query is 'graphile_worker job $slow_id: slow', "
 	  . 'the view shows its job id, task and locked_by for that pid');
-poll_is('db1', q{SELECT count(*) FROM public.ran WHERE task = 'slow'},
+poll_is($node, 'db1', q{SELECT count(*) FROM public.ran WHERE task = 'slow'},
 	'1', 'd: the slow job finishes');
-poll_is(
+poll_is($node, 
 	'db1', q{SELECT count(*) FROM graphile_worker.workers
 	WHERE kind = 'job worker' AND (job_id IS NOT NULL OR task_identifier IS NOT NULL)},
 	'0', 'd: afterwards no worker shows a job');
 
 # ---------------------------------------------------------------- e)
 $node->safe_psql('db1', q{SELECT graphile_worker.add_job('note', '{"e": "before"}')});
-poll_is('db1', q{SELECT count(*) FROM public.ran WHERE payload->>'e' = 'before'},
+poll_is($node, 'db1', q{SELECT count(*) FROM public.ran WHERE payload->>'e' = 'before'},
 	'1', 'e: positive control: a job runs before pausing');
 set_conf('graphile_worker.paused = on');
-poll_is(
+poll_is($node, 
 	'db1', q{SELECT string_agg(state, ',') FROM graphile_worker.workers
 	WHERE kind = 'job worker' AND datname = 'db1'},
 	'paused,paused', 'e: paused = on (reload): both job workers say paused');
@@ -295,7 +266,7 @@ SELECT (SELECT count(*) FROM public.ran WHERE payload->>'e' = 'paused') || '|'
 	'0|0|true',
 	'e: while paused, a new job is not claimed (500 ms later: not run, 0 attempts)');
 set_conf('graphile_worker.paused = off');
-poll_is(
+poll_is($node, 
 	'db1', qq{
 SELECT (SELECT count(*) FROM public.ran WHERE payload->>'e' = 'paused') || '|'
 	|| (SELECT count(*) FROM graphile_worker.jobs WHERE id = $paused_id)},
@@ -323,7 +294,7 @@ is( $node->safe_psql(
 
 my $who_id = $node->safe_psql('db1',
 	q{SELECT id FROM graphile_worker.add_job('whoami', '{"tag": "granted"}')});
-poll_is('db1', q{SELECT count(*) FROM public.who}, '1', 'f: the whoami job ran');
+poll_is($node, 'db1', q{SELECT count(*) FROM public.who}, '1', 'f: the whoami job ran');
 is($node->safe_psql('db1', q{SELECT task || '|' || cur || '|' || sess FROM public.who}),
 	"granted|app_owner|$su",
 	'f: inside the handler current_user = app_owner (its owner), session_user = the bootstrap superuser'
@@ -333,7 +304,7 @@ is($node->safe_psql('db1', qq{SELECT count(*) FROM graphile_worker.jobs WHERE id
 
 my $secret_id = $node->safe_psql('db1',
 	q{SELECT id FROM graphile_worker.add_job('readsecret', '{}', max_attempts => 1)});
-poll_is('db1',
+poll_is($node, 'db1',
 	qq{SELECT last_error IS NOT NULL FROM graphile_worker.jobs WHERE id = $secret_id},
 	't', 'f: the readsecret job failed');
 is( $node->safe_psql(
@@ -354,7 +325,7 @@ $node->safe_psql('db1',
 	q{REVOKE EXECUTE ON FUNCTION graphile_worker_tasks.whoami(json) FROM PUBLIC, app_owner});
 my $revoked_id = $node->safe_psql('db1',
 	q{SELECT id FROM graphile_worker.add_job('whoami', '{"tag": "revoked"}', max_attempts => 1)});
-poll_is('db1',
+poll_is($node, 'db1',
 	qq{SELECT last_error IS NOT NULL FROM graphile_worker.jobs WHERE id = $revoked_id},
 	't', 'f: the whoami job failed after REVOKE EXECUTE');
 is( $node->safe_psql(
@@ -376,7 +347,7 @@ CREATE FUNCTION graphile_worker_tasks.c_log(payload jsonb) RETURNS void
 });
 my $c_ok = $node->safe_psql('db1',
 	q{SELECT id FROM graphile_worker.add_job('c_log', '{"x":1}')});
-poll_is('db1', q{SELECT count(*) FROM public.c_handler_log},
+poll_is($node, 'db1', q{SELECT count(*) FROM public.c_handler_log},
 	'1', 'g: the C handler wrote its row');
 is( $node->safe_psql(
 		'db1', qq{
@@ -386,7 +357,7 @@ SELECT (SELECT string_agg(payload::text, ',') FROM public.c_handler_log) || '|'
 	'g: the row holds the payload and the job was deleted');
 my $c_fail = $node->safe_psql('db1',
 	q{SELECT id FROM graphile_worker.add_job('c_log', '{"fail":true}', max_attempts => 1)});
-poll_is('db1',
+poll_is($node, 'db1',
 	qq{SELECT last_error IS NOT NULL FROM graphile_worker.jobs WHERE id = $c_fail},
 	't', 'g: the failing C job failed');
 is( $node->safe_psql(
@@ -401,7 +372,7 @@ SELECT last_error || '|' || attempts || '|' || (locked_by IS NULL)
 is($node->safe_psql('postgres', $db2_procs), '1|2', 'h: db2 has its processes before DROP');
 $log_offset = -s $node->logfile;
 $node->safe_psql('db2', 'DROP EXTENSION graphile_worker');
-poll_is('postgres', $db2_procs, '0|0',
+poll_is($node, 'postgres', $db2_procs, '0|0',
 	"h: DROP EXTENSION in db2: db2's supervisor and job workers exit");
 # No restart loop.  The launcher may probe db2 once more (a supervisor that
 # finds no extension and leaves, as for db3); then nothing more starts there

@@ -32,6 +32,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use GwTest;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
@@ -61,27 +62,6 @@ $SIG{__DIE__} = sub {
 	}
 };
 
-# Runs $query in $db on $node every 100 ms until it returns $expected or the
-# test timeout passes, then passes or fails one is() test named $name.
-# Unlike poll_query_until it stops at once when the server is gone.
-sub poll_is
-{
-	my ($node, $db, $query, $expected, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	my ($out, $err) = ('', '');
-	for (;;)
-	{
-		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
-		last if $rc == 0 && $out eq $expected;
-		die "the server is down (see " . $node->logfile . ")\n"
-		  unless -e $node->data_dir . '/postmaster.pid';
-		last if time > $deadline;
-		usleep(100_000);
-	}
-	diag "stderr: $err" if $err ne '';
-	return is($out, $expected, $name);
-}
 
 # Runs $sql in $db and returns (psql exit code, seconds it took, stderr).
 sub timed_psql

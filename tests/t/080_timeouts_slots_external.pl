@@ -51,6 +51,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use GwTest;
 
 my $node = PostgreSQL::Test::Cluster->new('timeouts');
 $node->init;
@@ -65,36 +66,8 @@ graphile_worker.sweep_interval = 1000
 });
 $node->start;
 
-# If the script dies (e.g. the server went down), show what the server log
-# says about processes that died.
-$SIG{__DIE__} = sub {
-	return if $^S;    # inside an eval
-	my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
-	  split /\n/, slurp_file($node->logfile);
-	diag "the server log says:\n" . join("\n", @died) if @died;
-};
+report_deaths_on_die($node);
 
-# Runs $query in $db every 100 ms until it returns $expected or the test
-# timeout passes, then passes or fails one is() test named $name.  Unlike
-# poll_query_until it stops at once when the server is gone.
-sub poll_is
-{
-	my ($db, $query, $expected, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	my ($out, $err) = ('', '');
-	for (;;)
-	{
-		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
-		last if $rc == 0 && $out eq $expected;
-		die "the server is down (see " . $node->logfile . ")\n"
-		  unless -e $node->data_dir . '/postmaster.pid';
-		last if time > $deadline;
-		usleep(100_000);
-	}
-	diag "stderr: $err" if $err ne '';
-	return is($out, $expected, $name);
-}
 
 # Sets graphile_worker.job_timeout with ALTER SYSTEM, reloads, and waits
 # until new sessions see $shown (the postmaster has reloaded and signalled
@@ -105,7 +78,7 @@ sub set_job_timeout
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	$node->safe_psql('postgres', "ALTER SYSTEM SET graphile_worker.job_timeout = $value");
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	return poll_is('postgres', 'SHOW graphile_worker.job_timeout', $shown,
+	return poll_is($node, 'postgres', 'SHOW graphile_worker.job_timeout', $shown,
 		"job_timeout = $value (ALTER SYSTEM + reload): SHOW says $shown");
 }
 
@@ -176,7 +149,7 @@ my $pattern_ctx = sub {
 # ---------------------------------------------------------------- a)
 is($node->safe_psql('postgres', 'SHOW graphile_worker.job_timeout'), '0', 'a: job_timeout is 0 by default');
 my ($a0) = add_sleeper('sleepy', 'a0', 1.2, 1);
-poll_is('gw', qq{SELECT count(*) FROM public.done WHERE job_id = $a0}, '1',
+poll_is($node, 'gw', qq{SELECT count(*) FROM public.done WHERE job_id = $a0}, '1',
 	'a: positive control: with job_timeout 0 a 1.2 s handler completes');
 is(runs('a0') . '|' . $node->safe_psql('gw', qq{SELECT count(*) FROM graphile_worker.jobs WHERE id = $a0}),
 	'1|0', 'a: it ran once and its job is deleted');
@@ -235,7 +208,7 @@ is( $node->safe_psql(
 	  FROM graphile_worker.jobs WHERE id = $b1}),
 	"1|true|job timed out after 300 ms\n" . $pattern_ctx->('capped'),
 	"b: per-task SET job_timeout = '300ms' with the global 0: 'job timed out after 300 ms'");
-poll_is('gw',
+poll_is($node, 'gw',
 	qq{SELECT (SELECT count(*) FROM public.done WHERE job_id = $b2 AND task = 'sleepy')
 	  || '|' || (SELECT count(*) FROM graphile_worker.jobs WHERE id = $b2)},
 	'1|0', 'b: meanwhile a 1 s job of another task (no limit) completes');
@@ -247,18 +220,18 @@ $node->safe_psql('gw', q{ALTER FUNCTION graphile_worker_tasks.patient(json, grap
 	SET graphile_worker.job_timeout = '3s'});
 my ($c1) = add_sleeper('patient', 'c1', 1.0, 1);
 my ($c2) = add_sleeper('sleepy',  'c2', 30,  1);
-poll_is('gw',
+poll_is($node, 'gw',
 	qq{SELECT (SELECT count(*) FROM public.done WHERE job_id = $c1 AND task = 'patient')
 	  || '|' || (SELECT count(*) FROM graphile_worker.jobs WHERE id = $c1)},
 	'1|0', "c: per-task '3s' beats the global 500 ms: the 1 s patient job completes");
-poll_is('gw', qq{SELECT attempts || '|' || (locked_by IS NULL) || '|' || last_error
+poll_is($node, 'gw', qq{SELECT attempts || '|' || (locked_by IS NULL) || '|' || last_error
 	  FROM graphile_worker.jobs WHERE id = $c2 AND last_error IS NOT NULL},
 	"1|true|job timed out after 500 ms\n" . $pattern_ctx->('sleepy'),
 	"c: while a task without its own setting times out after the global 500 ms");
 is(runs('c1') . '|' . runs('c2'), '1|1', 'c: each handler ran once');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET graphile_worker.job_timeout');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-poll_is('postgres', 'SHOW graphile_worker.job_timeout', '0', 'c: job_timeout reset to 0');
+poll_is($node, 'postgres', 'SHOW graphile_worker.job_timeout', '0', 'c: job_timeout reset to 0');
 
 # ---------------------------------------------------------------- d), e)
 # A sweep that starts after time $t (a commit already visible) has run when
@@ -267,7 +240,7 @@ sub wait_for_sweep_after
 {
 	my ($t, $name) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	return poll_is('gw', qq{
+	return poll_is($node, 'gw', qq{
 SELECT count(*) > 0 AND bool_and(last_heartbeat_at > '$t'::timestamptz)
   FROM graphile_worker._private_workers WHERE id LIKE 'gw-%'}, 't', $name);
 }
@@ -422,7 +395,7 @@ SELECT string_agg(id || '|' || metadata::text, E'\n' ORDER BY id)
 my $expected_rows = $node->safe_psql('gw', $view_rows);
 my @expected_rows = split /\n/, $expected_rows;
 is(scalar @expected_rows, 2, 'f: graphile_worker.workers lists 2 job workers');
-poll_is('gw', $table_rows, $expected_rows,
+poll_is($node, 'gw', $table_rows, $expected_rows,
 	'f: _private_workers has exactly their rows: id = worker_id, metadata {"pid": <pid>, "kind": "job worker"}');
 like($expected_rows, qr/^gw-[0-9a-f]{16}-[0-9a-f]+-[0-9a-f]+\|\{"pid": \d+, "kind": "job worker"\}\n/,
 	'f: (the ids look like gw-<system id>-<pid>-<start>)');
@@ -438,21 +411,21 @@ my $beat = $node->safe_psql('gw',
 wait_for_sweep_after($beat, 'f: the heartbeats advance (sweep_interval 1000 ms)');
 
 my ($f1) = add_sleeper('sleepy', 'f1', 1.0, 1);
-poll_is('gw', qq{
+poll_is($node, 'gw', qq{
 SELECT j.locked_by = w.worker_id
 	AND j.locked_by IN (SELECT id FROM graphile_worker._private_workers)
   FROM graphile_worker.jobs AS j JOIN graphile_worker.workers AS w ON w.job_id = j.id
  WHERE j.id = $f1}, 't',
 	"f: the running job's locked_by is its worker's worker_id and a _private_workers id");
-poll_is('gw', qq{SELECT count(*) FROM public.done WHERE job_id = $f1}, '1', 'f: and the job completes');
+poll_is($node, 'gw', qq{SELECT count(*) FROM public.done WHERE job_id = $f1}, '1', 'f: and the job completes');
 
 $node->append_conf('postgresql.conf', 'graphile_worker.concurrency = 1');
 $node->reload;
-poll_is('gw', q{SELECT count(*) FROM graphile_worker.workers WHERE kind = 'job worker'},
+poll_is($node, 'gw', q{SELECT count(*) FROM graphile_worker.workers WHERE kind = 'job worker'},
 	'1', 'f: concurrency 1 (reload): 1 job worker is left');
 my $left = $node->safe_psql('gw', $view_rows);
 ok(index($expected_rows, $left) >= 0, 'f: (one of the two)');
-poll_is('gw', $table_rows, $left,
+poll_is($node, 'gw', $table_rows, $left,
 	"f: the stopped worker's row disappears; the remaining worker's row stays");
 
 # ---------------------------------------------------------------- g)
@@ -472,7 +445,7 @@ my $offset_g = -s $node->logfile;
 $node->start;
 my $t_start = time;
 my $gw_oid = $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'gw'});
-poll_is('gw', q{
+poll_is($node, 'gw', q{
 SELECT string_agg(backend_type || ':' || n, ',' ORDER BY backend_type)
   FROM (SELECT backend_type, count(*) AS n FROM pg_stat_activity
 	 WHERE backend_type LIKE 'graphile_worker %' OR backend_type = 'logical replication launcher'
@@ -507,7 +480,7 @@ my $g_ids = $node->safe_psql('gw', q{
 SELECT string_agg(id::text, ',' ORDER BY id) FROM graphile_worker.add_jobs(array_fill(
 	ROW('sleepy', '{"k": "g", "s": 0.3}', NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec,
 	ARRAY[6]))});
-poll_is('gw', q{SELECT string_agg(job_id::text, ',' ORDER BY job_id) FROM public.done WHERE job_id IN (}
+poll_is($node, 'gw', q{SELECT string_agg(job_id::text, ',' ORDER BY job_id) FROM public.done WHERE job_id IN (}
 	  . $g_ids . ')', $g_ids, 'g: the 2 workers that fit run the 6 jobs, each exactly once');
 is( $node->safe_psql(
 		'gw', qq{

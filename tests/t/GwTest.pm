@@ -23,8 +23,11 @@ use Exporter 'import';
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Test::More ();
+use Time::HiRes ();
 
-our @EXPORT = qw(start_node run_cmd pg_env describe_schema superuser_name);
+our @EXPORT = qw(start_node run_cmd pg_env describe_schema superuser_name
+  poll_is report_deaths_on_die);
 
 sub start_node
 {
@@ -99,6 +102,44 @@ sub describe_schema
 	my ($node, $db) = @_;
 	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_schema.sql");
 	return $node->safe_psql($db, $sql);
+}
+
+# poll_is($node, $db, $query, $expected, $name) runs $query in $db every
+# 100 ms, as poll_query_until does, until it returns $expected or the test
+# timeout passes, then passes or fails one is() test named $name.  Unlike
+# poll_query_until it stops at once when the server is gone (a crash would
+# otherwise cost a full timeout per wait).
+sub poll_is
+{
+	my ($node, $db, $query, $expected, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	my ($out, $err) = ('', '');
+	for (;;)
+	{
+		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
+		last if $rc == 0 && $out eq $expected;
+		die "the server is down (see " . $node->logfile . ")\n"
+		  unless -e $node->data_dir . '/postmaster.pid';
+		last if time > $deadline;
+		Time::HiRes::usleep(100_000);
+	}
+	Test::More::diag("stderr: $err") if $err ne '';
+	return Test::More::is($out, $expected, $name);
+}
+
+# report_deaths_on_die($node): if the script dies (e.g. the server went
+# down), show what the server log says about processes that died.
+sub report_deaths_on_die
+{
+	my ($node) = @_;
+	$SIG{__DIE__} = sub {
+		return if $^S;    # inside an eval
+		my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
+		  split /\n/, slurp_file($node->logfile);
+		Test::More::diag("the server log says:\n" . join("\n", @died)) if @died;
+	};
+	return;
 }
 
 1;
