@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 TEST_USER=${GW_TEST_USER:-gwtest}
 PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
-	postgresql-contrib-$PG_MAJOR libcmocka-dev libipc-run-perl pkg-config"
+	libcmocka-dev libipc-run-perl pkg-config"
 
 as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

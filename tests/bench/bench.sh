@@ -10,12 +10,22 @@
 #
 #   - throughput: N pre-queued no-op jobs at concurrency 1, 2, 4, 8 (and 24,
 #     the docs' perf preset), and N INSERT-handler jobs at concurrency 4,
-#     with the server's (and Node's) CPU seconds per 1,000 jobs;
-#   - add->start latency of single add_job calls to an idle worker;
-#   - lateness of jobs scheduled in the future;
+#     with the server's (and Node's) CPU seconds per 1,000 jobs.  Ours: from
+#     the reload that un-pauses the workers until _private_jobs is empty
+#     (server clock).  Node: wall time of `graphile-worker --once` minus
+#     that of --once on an empty queue (as Node's perfTest does).  CPU:
+#     utime+stime from /proc of the postmaster, its children and the
+#     children it reaped, plus the Node process, before/after;
+#   - add->start latency of single add_job calls 5 ms apart to an idle
+#     worker: handler's clock_timestamp() - the adding transaction's
+#     clock_timestamp() just before COMMIT (Node in run mode, LISTEN);
+#   - lateness of jobs scheduled 2..12 s ahead: handler start - run_at;
 #   - enqueue rates (add_job with pgbench, one add_jobs call of 10,000
 #     specs) and two reference rows (plain INSERT, a SKIP LOCKED delete);
-#   - 5 minutes of sustained load at 80% of the measured capacity.
+#   - 5 minutes of sustained add_job + processing (ours) at 80% of the
+#     capacity measured with enqueue and processing running together
+#     (a 20 s calibration), with throughput, backlog and n_dead_tup each
+#     minute and the job workers' RSS at start and end.
 #
 # Prints one table (median of the runs, min-max), and writes bench.csv,
 # bench.png and the raw numbers to $GW_BENCH_OUT (/tmp/graphile_worker_bench).
@@ -171,7 +181,7 @@ NCPU=$(nproc)
 machine_busy() { $UTIL busy; }
 # others_pct BUSY_DELTA OUR_CPU_DELTA WALL: the share of the machine's CPUs
 # that processes other than the server and Node used meanwhile.
-others_pct() { calc "100 * (($1) - ($2)) / ($3 * $NCPU)"; }
+others_pct() { awk "BEGIN { v = 100 * (($1) - ($2)) / (($3) * $NCPU); printf \"%.6f\", (v < 0 ? 0 : v) }"; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RES"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
