@@ -149,8 +149,9 @@ static SPIPlanPtr return_plan = NULL;
 static SPIPlanPtr complete_plan = NULL;
 static SPIPlanPtr fail_plan = NULL;
 
-static SPIPlanPtr
-prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+/* gw_prepare_once prepares sql into *plan the first time, and keeps it. */
+SPIPlanPtr
+gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*plan == NULL)
 	{
@@ -245,7 +246,7 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 	/* one plan for every claim: planning would cost more than running */
 	(void) set_config_option("plan_cache_mode", "force_generic_plan", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_plan(prepare_once(&claim_plan, claim_sql, 4, argtypes),
+	ret = SPI_execute_plan(gw_prepare_once(&claim_plan, claim_sql, 4, argtypes),
 						   args, nulls, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
 	if (ret != SPI_OK_UPDATE_RETURNING)
@@ -302,7 +303,7 @@ gw_complete_jobs(int64 *ids, int n, const char *worker_id)
 	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = CStringGetTextDatum(worker_id);
-	ret = SPI_execute_plan(prepare_once(&complete_plan, complete_sql, 2, argtypes),
+	ret = SPI_execute_plan(gw_prepare_once(&complete_plan, complete_sql, 2, argtypes),
 						   args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "completing jobs failed: %s", SPI_result_code_string(ret));
@@ -325,7 +326,7 @@ gw_fail_job(GwJob *job, const char *worker_id, const char *message,
 	args[0] = Int64GetDatum(job->id);
 	args[1] = CStringGetTextDatum(message);
 	args[2] = CStringGetTextDatum(worker_id);
-	ret = SPI_execute_plan(prepare_once(&fail_plan, fail_sql, 3, argtypes),
+	ret = SPI_execute_plan(gw_prepare_once(&fail_plan, fail_sql, 3, argtypes),
 						   args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "failing job %lld failed: %s", (long long) job->id,
@@ -352,7 +353,7 @@ gw_return_job(GwJob *job, const char *worker_id)
 
 	args[0] = Int64GetDatum(job->id);
 	args[1] = CStringGetTextDatum(worker_id);
-	ret = SPI_execute_plan(prepare_once(&return_plan, return_sql, 2, argtypes),
+	ret = SPI_execute_plan(gw_prepare_once(&return_plan, return_sql, 2, argtypes),
 						   args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "returning job %lld failed: %s", (long long) job->id,

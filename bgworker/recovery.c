@@ -44,6 +44,7 @@
 #include "utils/timestamp.h"
 
 #include "graphile_worker.h"
+#include "job_worker.h"
 
 /* $1 LIKE pattern of this server's worker ids */
 static const char *const candidates_sql =
@@ -137,21 +138,6 @@ static const char *const rust_stale_sql =
 static SPIPlanPtr candidates_plan, release_dead_plan, heartbeat_plan,
 			node_stale_plan, rust_stale_plan;
 
-static SPIPlanPtr
-plan_of(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
-
 static Datum
 text_array(Datum *elems, int n)
 {
@@ -228,7 +214,7 @@ release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live
 	bool		isnull;
 
 	arg = CStringGetTextDatum(pattern);
-	if (SPI_execute_plan(plan_of(&candidates_plan, candidates_sql, 1, t1),
+	if (SPI_execute_plan(gw_prepare_once(&candidates_plan, candidates_sql, 1, t1),
 						 &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read locked jobs");
 	ncand = (int) SPI_processed;
@@ -251,7 +237,7 @@ release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live
 		return 0;
 
 	arg = text_array(dead, ndead);
-	if (SPI_execute_plan(plan_of(&release_dead_plan, release_dead_sql, 1, ta),
+	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan, release_dead_sql, 1, ta),
 						 &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not release the jobs of dead workers");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -271,7 +257,7 @@ heartbeat(const char *pattern, LiveSet *live)
 											  JSONBOID, -1, false, TYPALIGN_INT));
 	args[3] = CStringGetTextDatum(pattern);
 	args[4] = text_array(live->all, live->nall);
-	if (SPI_execute_plan(plan_of(&heartbeat_plan, heartbeat_sql, 5, types),
+	if (SPI_execute_plan(gw_prepare_once(&heartbeat_plan, heartbeat_sql, 5, types),
 						 args, NULL, false, 0) < 0)
 		elog(ERROR, "could not record worker heartbeats");
 }
@@ -311,7 +297,7 @@ gw_sweep(Oid dboid)
 	heartbeat(pattern, &live);
 
 	arg = text_array(live.all, live.nall);
-	if (SPI_execute_plan(plan_of(&node_stale_plan, node_stale_sql, 1, ta),
+	if (SPI_execute_plan(gw_prepare_once(&node_stale_plan, node_stale_sql, 1, ta),
 						 &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not release stale locks");
 	stale = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -321,7 +307,7 @@ gw_sweep(Oid dboid)
 						(long long) stale)));
 
 	arg = CStringGetTextDatum(pattern);
-	if (SPI_execute_plan(plan_of(&rust_stale_plan, rust_stale_sql, 1, t1),
+	if (SPI_execute_plan(gw_prepare_once(&rust_stale_plan, rust_stale_sql, 1, t1),
 						 &arg, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not release jobs of workers with a stale heartbeat");
 	stale = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
