@@ -38,6 +38,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -249,6 +250,9 @@ run_batch(MemoryContext batch_cxt)
 
 	started = GetCurrentTimestamp();
 	begin_transaction("graphile_worker: running jobs");
+	if (!gw_synchronous_commit)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	for (int i = 0; i < n; i++)
 	{
 		bool		wrote = false;

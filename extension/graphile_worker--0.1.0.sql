@@ -429,9 +429,11 @@ begin
     pg_catalog.min(spec.run_at) filter (where spec.run_at > pg_catalog.now()),
     (pg_catalog.count(*) filter (where spec.run_at > pg_catalog.now()))::integer)
   from pg_catalog.unnest(specs) as spec;
-  perform pg_catalog.pg_notify('jobs:insert',
-    '{"r":' || pg_catalog.random()::text || ',"count":' ||
-    pg_catalog.cardinality(specs)::text || '}');
+  if pg_catalog.current_setting('graphile_worker.notify_on_add')::pg_catalog.bool then
+    perform pg_catalog.pg_notify('jobs:insert',
+      '{"r":' || pg_catalog.random()::text || ',"count":' ||
+      pg_catalog.cardinality(specs)::text || '}');
+  end if;
 
   return query insert into graphile_worker._private_jobs as jobs (
     job_queue_id,
@@ -613,8 +615,10 @@ begin
     else
       perform graphile_worker._wake_at_commit(1, null, 0);
     end if;
-    perform pg_catalog.pg_notify('jobs:insert',
-      '{"r":' || pg_catalog.random()::text || ',"count":1}');
+    if pg_catalog.current_setting('graphile_worker.notify_on_add')::pg_catalog.bool then
+      perform pg_catalog.pg_notify('jobs:insert',
+        '{"r":' || pg_catalog.random()::text || ',"count":1}');
+    end if;
   end if;
   return v_job;
 end;

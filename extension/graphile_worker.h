@@ -37,6 +37,8 @@ extern char *gw_forbidden_flags;
 extern bool gw_paused;
 extern int	gw_job_timeout_ms;
 extern int	gw_sweep_interval_ms;
+extern bool gw_notify_on_add;
+extern bool gw_synchronous_commit;
 
 extern void gw_define_settings(void);
 extern bool gw_database_allowed(const char *dbname);

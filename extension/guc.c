@@ -2,9 +2,11 @@
  *
  * guc.c
  *	  The graphile_worker.* settings.  All are reloadable and, but for
- *	  job_timeout, superuser-only; each process reads them after a reload.
- *	  job_timeout is PGC_USERSET so that the owner of a handler function can
- *	  give its task its own limit with a SET clause (see handler.c).
+ *	  job_timeout and notify_on_add, superuser-only; each process reads them
+ *	  after a reload.  job_timeout is PGC_USERSET so that the owner of a
+ *	  handler function can give its task its own limit with a SET clause
+ *	  (see handler.c); notify_on_add only changes how soon external workers
+ *	  hear of a session's jobs, so any session may set it.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +27,8 @@ char	   *gw_forbidden_flags = NULL;
 bool		gw_paused = false;
 int			gw_job_timeout_ms = 0;
 int			gw_sweep_interval_ms = 60000;
+bool		gw_notify_on_add = true;
+bool		gw_synchronous_commit = true;
 
 /*
  * check_name_list accepts a comma-separated list of identifiers, as
@@ -144,6 +148,24 @@ gw_define_settings(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("graphile_worker.notify_on_add",
+							 "Sends Graphile Worker's jobs:insert notification when jobs are added.",
+							 "Only Node and Rust workers listen for it; our workers are woken at commit.",
+							 &gw_notify_on_add,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("graphile_worker.synchronous_commit",
+							 "Off makes job transactions (handler writes and completions) commit asynchronously.",
+							 "On leaves them at the server's synchronous_commit; claims always use the server's setting.",
+							 &gw_synchronous_commit,
+							 true,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("graphile_worker.sweep_interval",
 							"How often each supervisor releases locks of dead workers and heartbeats.",

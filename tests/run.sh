@@ -12,7 +12,8 @@
 # unprivileged user $GW_TEST_USER (default gwtest, created if missing).
 #
 # Output ends with one line "N passed, M failed"; the exit status is 0 only
-# when M is 0.  Set GW_SUITES="regress unit" to run a subset.
+# when M is 0.  Set GW_SUITES="regress unit" to run a subset, and
+# GW_TAP=030 to run only the TAP scripts whose names start with 030.
 set -uo pipefail
 
 SUITES=${GW_SUITES:-regress isolation unit tap}
@@ -76,7 +77,7 @@ run_isolation() {
 run_tap() {
 	local t log rc p f plan
 	echo "== tap"
-	for t in "$WORK"/tests/t/*.pl; do
+	for t in "$WORK"/tests/t/"${GW_TAP:-}"*.pl; do
 		[ -e "$t" ] || continue
 		log=$WORK/tap_$(basename "$t" .pl).log
 		(cd "$WORK/tests" && run_as env PATH="$BINDIR:$PATH" \

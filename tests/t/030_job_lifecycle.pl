@@ -20,6 +20,8 @@
 #      while jobs of two different queues do;
 #   7. graphile_worker.forbidden_flags keeps flagged jobs from being claimed
 #      until the setting is cleared (reload only);
+#  7b. graphile_worker.synchronous_commit = off makes job transactions
+#      commit asynchronously (the handler sees synchronous_commit off);
 #   8. a job added by a transaction that rolled back never runs;
 #   9. jobs whose task has no handler function are never claimed (not even
 #      touched) while other jobs run and the poll comes round;
@@ -466,6 +468,36 @@ SELECT NOT EXISTS (SELECT FROM graphile_worker._private_jobs WHERE id = $flagged
 	'7: after clearing forbidden_flags and a reload, the flagged job ran');
 is(sql(q{SELECT count(*) FROM public.handler_log WHERE tag = 'flagged'}),
 	'1', '7: its handler ran once');
+
+# --- 7b. graphile_worker.synchronous_commit --------------------------------
+# Job transactions (the handler's writes and the completion) commit with
+# the server's synchronous_commit, or asynchronously once the setting is
+# off; the handler sees the value its transaction will commit with.
+sql(q{
+CREATE FUNCTION graphile_worker_tasks.sync_probe(payload json) RETURNS void
+LANGUAGE sql AS
+$$ INSERT INTO public.handler_log (task, tag)
+   VALUES ('sync_probe', payload->>'tag' || ':' || current_setting('synchronous_commit')) $$;
+SELECT graphile_worker.add_job('sync_probe', '{"tag": "default"}');});
+wait_for(q{SELECT count(*) = 1 FROM public.handler_log WHERE task = 'sync_probe'},
+	'7b: probe job ran');
+is(sql(q{SELECT tag FROM public.handler_log WHERE task = 'sync_probe'}),
+	'default:on', '7b: by default job transactions use the server setting');
+set_conf(synchronous_commit => 'off');
+# The reload reaches each worker asynchronously: add probe jobs one at a
+# time until one reports off (each waits for its job; deadline 100 jobs).
+my $probe_setting = '';
+for my $i (1 .. 100)
+{
+	sql(qq{SELECT graphile_worker.add_job('sync_probe', '{"tag": "p$i"}')});
+	last unless $node->poll_query_until($db,
+		qq{SELECT count(*) = 1 FROM public.handler_log WHERE tag LIKE 'p$i:%'});
+	$probe_setting = sql(qq{SELECT split_part(tag, ':', 2) FROM public.handler_log WHERE tag LIKE 'p$i:%'});
+	last if $probe_setting eq 'off';
+}
+is($probe_setting, 'off',
+	'7b: after the reload, job transactions commit with synchronous_commit off');
+set_conf(synchronous_commit => undef);
 
 # --- 8. a rolled-back add_job ---------------------------------------------
 my $rb = sql(q{
