@@ -23,7 +23,9 @@ OBJS = \
 	bgworker/claim.o \
 	bgworker/handler.o \
 	bgworker/recovery.o \
-	bgworker/worker_id.o
+	bgworker/worker_id.o \
+	bgworker/cron_parse.o \
+	bgworker/cron_schedule.o
 
 DATA = extension/graphile_worker--0.1.0.sql
 PGFILEDESC = "graphile_worker - Graphile Worker job queue in PostgreSQL"

@@ -1,0 +1,1543 @@
+/*-------------------------------------------------------------------------
+ *
+ * cron_parse.c
+ *	  The crontab grammar of Graphile Worker 0.18, plus a tz option:
+ *
+ *		MIN HOUR DOM MONTH DOW TASK [?OPTIONS] [{PAYLOAD}]
+ *
+ * gw_cron_parse splits a crontab text into GwCronEntry structs, in place
+ * and without allocating; gw_cron_json5_to_json turns a JSON5 payload into
+ * the strict JSON that add_job takes; gw_cron_pattern_format writes a
+ * pattern back as canonical text.
+ *
+ * Every error names the line, the byte column in the original line and the
+ * offending field, option or character, so that a crontab rejected by the
+ * supervisor (or by the function that stores a crontab) can be fixed
+ * without guessing.  Parsing stops at the first error in text order.
+ *
+ * Pure C without backend dependencies, unit-tested in tests/unit; the
+ * matching and schedule arithmetic live in cron_schedule.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "cron.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define GW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define GW_PRINTF(f, a)
+#endif
+
+/* Clamp for numbers read from the text, above every valid value */
+#define NUMBER_CLAMP 1000000
+
+#define SYNTAX_MESSAGE \
+	"expected 5 time fields, a task identifier, optional ?options and an optional {payload}"
+
+/* The five time fields; day of week accepts 7 for Sunday */
+typedef struct FieldDef
+{
+	const char *name;
+	int			min;
+	int			max;
+} FieldDef;
+
+static const FieldDef field_defs[5] = {
+	{"minute", 0, 59},
+	{"hour", 0, 23},
+	{"day-of-month", 1, 31},
+	{"month", 1, 12},
+	{"day-of-week", 0, 7},
+};
+
+/* The options, in the order of their bit in LineState.seen */
+enum
+{
+	OPT_ID,
+	OPT_FILL,
+	OPT_MAX,
+	OPT_QUEUE,
+	OPT_JOB_KEY,
+	OPT_JOB_KEY_MODE,
+	OPT_PRIORITY,
+	OPT_TZ,
+	OPT_COUNT
+};
+
+static const char *const option_names[OPT_COUNT] = {
+	"id", "fill", "max", "queue", "jobKey", "jobKeyMode", "priority", "tz",
+};
+
+/* What the parse of one line needs to report an error */
+typedef struct LineState
+{
+	const char *start;			/* first byte of the line as written */
+	int			lineno;
+	GwCronError *err;
+	int			id_column;		/* column of the id value, or of the task */
+	unsigned int seen;			/* bit per option already given */
+} LineState;
+
+static bool line_error(LineState *ls, const char *at, const char *fmt,...)
+			GW_PRINTF(3, 4);
+
+/*
+ * line_error fills ls->err for the byte at `at` of the current line and
+ * returns false, so that callers can "return line_error(...)".
+ */
+static bool
+line_error(LineState *ls, const char *at, const char *fmt,...)
+{
+	va_list		ap;
+
+	ls->err->line = ls->lineno;
+	ls->err->column = (int) (at - ls->start) + 1;
+	va_start(ap, fmt);
+	vsnprintf(ls->err->message, sizeof(ls->err->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* The whitespace that separates fields (\s of the Node regex, in ASCII) */
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The characters of the time fields in the Node regex: [0-9*,/-] */
+static bool
+is_time_char(char c)
+{
+	return is_digit(c) || c == '*' || c == ',' || c == '/' || c == '-';
+}
+
+/* hex_value: the value of hexadecimal digit c, or -1 */
+static int
+hex_value(char c)
+{
+	if (is_digit(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static const char *
+skip_space(const char *p)
+{
+	while (is_space(*p))
+		p++;
+	return p;
+}
+
+static const char *
+token_end(const char *p)
+{
+	while (*p != '\0' && !is_space(*p))
+		p++;
+	return p;
+}
+
+/*
+ * read_number reads the digits at *p (at least one) into *val, clamped at
+ * NUMBER_CLAMP so that huge numbers are reported as out of range rather than
+ * overflowing.
+ */
+static bool
+read_number(const char **p, const char *end, int *val)
+{
+	const char *s = *p;
+	int			v = 0;
+
+	while (s < end && is_digit(*s))
+	{
+		v = v * 10 + (*s - '0');
+		if (v > NUMBER_CLAMP)
+			v = NUMBER_CLAMP;
+		s++;
+	}
+	if (s == *p)
+		return false;
+	*val = v;
+	*p = s;
+	return true;
+}
+
+/*
+ * bad_field_char reports the unexpected character at p of a time field,
+ * naming the cron dialect features that Graphile Worker does not have.
+ */
+static bool
+bad_field_char(LineState *ls, const FieldDef *f, const char *p, const char *end)
+{
+	unsigned char c = (unsigned char) *p;
+
+	if (is_alpha(*p))
+	{
+		const char *w = p;
+
+		while (w < end && is_alpha(*w))
+			w++;
+		if (w - p == 1 && (c == 'L' || c == 'W'))
+			return line_error(ls, p, "%s field: \"%c\" is not supported",
+							  f->name, c);
+		return line_error(ls, p,
+						  "%s field: names such as \"%.*s\" are not supported, use numbers",
+						  f->name, (int) (w - p), p);
+	}
+	if (c == '?' || c == '#')
+		return line_error(ls, p, "%s field: \"%c\" is not supported",
+						  f->name, c);
+	if (c < 0x20 || c >= 0x7f)
+		return line_error(ls, p, "%s field: unexpected byte 0x%02x",
+						  f->name, c);
+	return line_error(ls, p, "%s field: unexpected character \"%c\"",
+					  f->name, c);
+}
+
+/* set_bit adds value v of field f to *bits, folding Sunday 7 into 0 */
+static void
+set_bit(const FieldDef *f, uint64_t *bits, int v)
+{
+	if (f->max == 7 && v == 7)
+		v = 0;
+	*bits |= (uint64_t) 1 << v;
+}
+
+/*
+ * parse_field parses the time field [tok, end) as a comma-separated list of
+ * "*", "*" "/" n, n and a-b, and sets the bits of the values it names.
+ */
+static bool
+parse_field(LineState *ls, const FieldDef *f, const char *tok, const char *end,
+			uint64_t *bits)
+{
+	const char *p = tok;
+	int			top = (f->max == 7) ? 6 : f->max;
+
+	*bits = 0;
+	for (;;)
+	{
+		const char *part = p;
+
+		if (p == end || *p == ',')
+			return line_error(ls, p, "%s field: empty list element", f->name);
+
+		if (*p == '*')
+		{
+			int			step = 1;
+
+			p++;
+			if (p < end && *p == '/')
+			{
+				const char *num;
+
+				p++;
+				num = p;
+				if (!read_number(&p, end, &step))
+				{
+					if (p == end || *p == ',')
+						return line_error(ls, p,
+										  "%s field: expected a number after \"*/\"",
+										  f->name);
+					return bad_field_char(ls, f, p, end);
+				}
+				if (step == 0)
+					return line_error(ls, num,
+									  "%s field: step must be at least 1",
+									  f->name);
+			}
+			for (int v = f->min; v <= top; v += step)
+				set_bit(f, bits, v);
+		}
+		else if (is_digit(*p))
+		{
+			const char *num_a = p;
+			int			a = 0;
+			int			b;
+
+			(void) read_number(&p, end, &a);	/* a digit is there */
+			if (a < f->min || a > f->max)
+				return line_error(ls, num_a, "%s field: %.*s is out of range %d-%d",
+								  f->name, (int) (p - num_a), num_a,
+								  f->min, f->max);
+			if (p < end && *p == '-')
+			{
+				const char *num_b;
+
+				p++;
+				num_b = p;
+				if (!read_number(&p, end, &b))
+				{
+					if (p == end || *p == ',')
+						return line_error(ls, p,
+										  "%s field: expected a number after \"-\"",
+										  f->name);
+					return bad_field_char(ls, f, p, end);
+				}
+				if (b < f->min || b > f->max)
+					return line_error(ls, num_b,
+									  "%s field: %.*s is out of range %d-%d",
+									  f->name, (int) (p - num_b), num_b,
+									  f->min, f->max);
+				if (b <= a)
+					return line_error(ls, part,
+									  "%s field: range start must be less than range end",
+									  f->name);
+				if (p < end && *p == '/')
+					return line_error(ls, p,
+									  "%s field: steps on ranges such as \"1-10/2\" are not supported",
+									  f->name);
+				for (int v = a; v <= b; v++)
+					set_bit(f, bits, v);
+			}
+			else
+			{
+				if (p < end && *p == '/')
+					return line_error(ls, p,
+									  "%s field: a step is only supported after \"*\"",
+									  f->name);
+				set_bit(f, bits, a);
+			}
+		}
+		else
+			return bad_field_char(ls, f, p, end);
+
+		if (p == end)
+			return true;
+		if (*p != ',')
+			return bad_field_char(ls, f, p, end);
+		p++;
+	}
+}
+
+/*
+ * url_decode decodes s in place like URLSearchParams: "+" is a space, "%XX"
+ * a byte, and a "%" not followed by two hex digits stays as it is.  Returns
+ * the decoded length, which differs from strlen(s) afterwards when the text
+ * held %00.
+ */
+static size_t
+url_decode(char *s)
+{
+	char	   *r = s;
+	char	   *w = s;
+
+	while (*r != '\0')
+	{
+		if (*r == '+')
+		{
+			*w++ = ' ';
+			r++;
+		}
+		else if (*r == '%' && hex_value(r[1]) >= 0 && hex_value(r[2]) >= 0)
+		{
+			*w++ = (char) (hex_value(r[1]) * 16 + hex_value(r[2]));
+			r += 3;
+		}
+		else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	return (size_t) (w - s);
+}
+
+/* only_chars: s is non-empty and every byte of it satisfies ok() */
+static bool
+only_chars(const char *s, bool (*ok) (char))
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+	{
+		if (!ok(*s))
+			return false;
+	}
+	return true;
+}
+
+static bool
+id_char(char c)
+{
+	return is_alpha(c) || is_digit(c) || c == '_' || c == '-';
+}
+
+static bool
+queue_char(char c)
+{
+	return is_alpha(c) || is_digit(c) || c == '_' || c == '-' || c == ':';
+}
+
+static bool
+tz_char(char c)
+{
+	return is_alpha(c) || is_digit(c) || c == '_' || c == '+' || c == '/' ||
+		c == '-';
+}
+
+/*
+ * parse_time_phrase reads (\d+[smhdw])+ into seconds; false on bad syntax,
+ * and *too_long when the total exceeds GW_CRON_FILL_MAX_SECONDS.
+ */
+static bool
+parse_time_phrase(const char *s, int64_t *seconds, bool *too_long)
+{
+	int64_t		total = 0;
+
+	*too_long = false;
+	if (*s == '\0')
+		return false;
+	while (*s != '\0')
+	{
+		int64_t		n = 0;
+		int64_t		unit;
+		const char *digits = s;
+
+		while (is_digit(*s))
+		{
+			n = n * 10 + (*s - '0');
+			if (n > GW_CRON_FILL_MAX_SECONDS)
+				n = GW_CRON_FILL_MAX_SECONDS + 1;
+			s++;
+		}
+		if (s == digits)
+			return false;
+		switch (*s)
+		{
+			case 's':
+				unit = 1;
+				break;
+			case 'm':
+				unit = 60;
+				break;
+			case 'h':
+				unit = 3600;
+				break;
+			case 'd':
+				unit = 86400;
+				break;
+			case 'w':
+				unit = 7 * 86400;
+				break;
+			default:
+				return false;
+		}
+		s++;
+		if (n > GW_CRON_FILL_MAX_SECONDS / unit)
+			total = GW_CRON_FILL_MAX_SECONDS + 1;
+		else
+			total += n * unit;
+		if (total > GW_CRON_FILL_MAX_SECONDS)
+		{
+			*too_long = true;
+			total = GW_CRON_FILL_MAX_SECONDS + 1;
+		}
+	}
+	*seconds = total;
+	return true;
+}
+
+/*
+ * parse_int reads an optional "-" (when allow_minus) and digits, the whole
+ * of s, into *val, which must lie within [lo, hi].
+ */
+static bool
+parse_int(const char *s, bool allow_minus, int lo, int hi, int *val)
+{
+	bool		neg = false;
+	long		v = 0;
+
+	if (allow_minus && *s == '-')
+	{
+		neg = true;
+		s++;
+	}
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+	{
+		if (!is_digit(*s))
+			return false;
+		v = v * 10 + (*s - '0');
+		if (v > 100000)
+			v = 100000;
+	}
+	if (neg)
+		v = -v;
+	if (v < lo || v > hi)
+		return false;
+	*val = (int) v;
+	return true;
+}
+
+/*
+ * apply_option checks one option and stores it in *e.  key and val were
+ * decoded in place, so they still start where they were written, which
+ * gives the error columns; val_len is the decoded length of val.
+ */
+static bool
+apply_option(LineState *ls, GwCronEntry *e, const char *key, char *val,
+			 size_t val_len)
+{
+	int			opt;
+	bool		too_long;
+
+	for (opt = 0; opt < OPT_COUNT; opt++)
+	{
+		if (strcmp(key, option_names[opt]) == 0)
+			break;
+	}
+	if (opt == OPT_COUNT)
+		return line_error(ls, key, "unsupported crontab option \"%.64s\"",
+						  key);
+	if (ls->seen & (1u << opt))
+		return line_error(ls, key, "option \"%s\" given twice",
+						  option_names[opt]);
+	ls->seen |= 1u << opt;
+
+	if (strlen(val) != val_len)
+		return line_error(ls, val, "option \"%s\" contains a NUL byte (%%00)",
+						  option_names[opt]);
+
+	switch (opt)
+	{
+		case OPT_ID:
+			if (!(is_alpha(val[0]) || val[0] == '_') || !only_chars(val, id_char))
+				return line_error(ls, val,
+								  "invalid id \"%.64s\": must match [_a-zA-Z][-_a-zA-Z0-9]*",
+								  val);
+			e->id = val;
+			ls->id_column = (int) (val - ls->start) + 1;
+			break;
+		case OPT_FILL:
+			if (!parse_time_phrase(val, &e->fill_seconds, &too_long))
+				return line_error(ls, val,
+								  "invalid fill \"%.64s\": expected a time phrase such as 4w3d2h1m30s",
+								  val);
+			if (too_long)
+				return line_error(ls, val,
+								  "fill \"%.64s\" is longer than 36600 days",
+								  val);
+			break;
+		case OPT_MAX:
+			if (!parse_int(val, false, 1, 32767, &e->max_attempts))
+				return line_error(ls, val,
+								  "invalid max \"%.64s\": expected an integer from 1 to 32767",
+								  val);
+			break;
+		case OPT_QUEUE:
+			if (!only_chars(val, queue_char))
+				return line_error(ls, val,
+								  "invalid queue name \"%.64s\": must match [-a-zA-Z0-9_:]+",
+								  val);
+			if (val_len > GW_CRON_QUEUE_MAXLEN)
+				return line_error(ls, val,
+								  "queue name is longer than %d bytes",
+								  GW_CRON_QUEUE_MAXLEN);
+			e->queue = val;
+			break;
+		case OPT_JOB_KEY:
+			if (val_len == 0)
+				return line_error(ls, val,
+								  "option \"jobKey\" must not be empty");
+			e->job_key = val;
+			break;
+		case OPT_JOB_KEY_MODE:
+			if (strcmp(val, "replace") != 0 &&
+				strcmp(val, "preserve_run_at") != 0)
+				return line_error(ls, val,
+								  "invalid jobKeyMode \"%.64s\": expected replace or preserve_run_at",
+								  val);
+			e->job_key_mode = val;
+			break;
+		case OPT_PRIORITY:
+			if (!parse_int(val, true, -32768, 32767, &e->priority))
+				return line_error(ls, val,
+								  "invalid priority \"%.64s\": expected an integer from -32768 to 32767",
+								  val);
+			e->has_priority = true;
+			break;
+		case OPT_TZ:
+			if (!only_chars(val, tz_char))
+				return line_error(ls, val,
+								  "invalid time zone name \"%.64s\": must match [A-Za-z0-9_+/-]+",
+								  val);
+			if (val_len > GW_CRON_TZ_MAXLEN)
+				return line_error(ls, val,
+								  "time zone name is longer than %d bytes",
+								  GW_CRON_TZ_MAXLEN);
+			e->tz = val;
+			e->tz_column = (int) (val - ls->start) + 1;
+			break;
+	}
+	return true;
+}
+
+/*
+ * parse_options parses the NUL-terminated query string s (the text after
+ * "?"), decoding keys and values in place; empty pairs are skipped and a
+ * key without "=" has the empty value, as with URLSearchParams.
+ */
+static bool
+parse_options(LineState *ls, GwCronEntry *e, char *s)
+{
+	char	   *p = s;
+
+	for (;;)
+	{
+		char	   *pair = p;
+		char	   *eq = NULL;
+		char	   *val;
+		bool		last;
+		size_t		val_len;
+
+		while (*p != '\0' && *p != '&')
+		{
+			if (*p == '=' && eq == NULL)
+				eq = p;
+			p++;
+		}
+		last = (*p == '\0');
+		*p = '\0';
+		if (p > pair)
+		{
+			if (eq != NULL)
+			{
+				*eq = '\0';
+				val = eq + 1;
+			}
+			else
+				val = p;
+			url_decode(pair);
+			val_len = url_decode(val);
+			if (!apply_option(ls, e, pair, val, val_len))
+				return false;
+		}
+		if (last)
+			return true;
+		p++;
+	}
+}
+
+/*
+ * count_plain_tokens counts the tokens from p on that are neither ?options
+ * nor part of a {payload}; it tells a misspelt time field ("MON") from a
+ * task identifier that came too early (a line with 4 time fields).
+ */
+static int
+count_plain_tokens(const char *p)
+{
+	int			n = 0;
+
+	for (p = skip_space(p); *p != '\0' && *p != '{'; p = skip_space(p))
+	{
+		if (*p != '?')
+			n++;
+		p = token_end(p);
+	}
+	return n;
+}
+
+/*
+ * parse_line parses the trimmed, non-empty, NUL-terminated line at s into
+ * *e.  `prior` are the entries of the earlier lines, for the id check.
+ */
+static bool
+parse_line(LineState *ls, char *s, GwCronEntry *e,
+		   const GwCronEntry *prior, int nprior)
+{
+	char	   *p = s;
+	char	   *task;
+	char	   *task_end;
+	uint64_t	bits[5];
+	GwCronError jerr;
+
+	memset(e, 0, sizeof(*e));
+	e->line = ls->lineno;
+	ls->seen = 0;
+
+	if (*p == '@')
+	{
+		int			len = (int) (token_end(p) - p);
+
+		return line_error(ls, p,
+						  "macros such as \"%.*s\" are not supported, write the 5 time fields",
+						  len > 32 ? 32 : len, p);
+	}
+
+	for (int i = 0; i < 5; i++)
+	{
+		const char *end;
+
+		if (*p == '\0')
+			return line_error(ls, p, SYNTAX_MESSAGE);
+		end = token_end(p);
+		if (*p == '{' ||
+			((is_alpha(*p) || *p == '_') && count_plain_tokens(end) < 5 - i))
+			return line_error(ls, p, SYNTAX_MESSAGE);
+		if (!parse_field(ls, &field_defs[i], p, end, &bits[i]))
+			return false;
+		p = (char *) skip_space(end);
+	}
+	e->pattern.minutes = bits[0];
+	e->pattern.hours = (uint32_t) bits[1];
+	e->pattern.mdays = (uint32_t) bits[2];
+	e->pattern.months = (uint16_t) bits[3];
+	e->pattern.wdays = (uint8_t) bits[4];
+
+	/* the task identifier */
+	if (*p == '\0' || *p == '?' || *p == '{')
+		return line_error(ls, p, SYNTAX_MESSAGE);
+	task = p;
+	task_end = (char *) token_end(p);
+	if (is_time_char(*p))
+	{
+		const char *q = p;
+		int			len = (int) (task_end - p);
+
+		while (q < task_end && is_time_char(*q))
+			q++;
+		if (q == task_end)
+			return line_error(ls, p,
+							  "expected a task identifier after the 5 time fields, found \"%.*s\" (a seconds field is not supported)",
+							  len > 32 ? 32 : len, p);
+	}
+	if (!is_alpha(*p) && *p != '_')
+		return line_error(ls, p,
+						  "task identifier must start with a letter or \"_\"");
+	for (p++; p < task_end; p++)
+	{
+		if (!(is_alpha(*p) || is_digit(*p) || *p == '_' || *p == ':' ||
+			  *p == '/' || *p == '-'))
+		{
+			if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+				return line_error(ls, p,
+								  "unexpected byte 0x%02x in task identifier",
+								  (unsigned char) *p);
+			return line_error(ls, p,
+							  "unexpected character \"%c\" in task identifier",
+							  *p);
+		}
+	}
+	if (task_end - task > GW_CRON_TASK_MAXLEN)
+		return line_error(ls, task, "task identifier is longer than %d bytes",
+						  GW_CRON_TASK_MAXLEN);
+	e->task = task;
+	e->id = task;
+	ls->id_column = (int) (task - ls->start) + 1;
+	p = (char *) skip_space(task_end);
+	*task_end = '\0';
+
+	/* ?options */
+	if (*p == '?')
+	{
+		char	   *opts = p + 1;
+		char	   *opts_end = (char *) token_end(opts);
+
+		if (opts_end == opts)
+			return line_error(ls, p, "expected options after \"?\"");
+		p = (char *) skip_space(opts_end);
+		*opts_end = '\0';
+		if (!parse_options(ls, e, opts))
+			return false;
+		if (e->job_key != NULL && e->job_key_mode == NULL)
+			e->job_key_mode = "replace";
+	}
+
+	/* {payload} */
+	if (*p == '{')
+	{
+		size_t		len = strlen(p);
+
+		if (!gw_cron_json5_to_json(p, NULL, 0, &jerr))
+			return line_error(ls, p + jerr.column - 1, "invalid payload: %s",
+							  jerr.message);
+		if (p[len - 1] != '}')
+			return line_error(ls, p + len - 1,
+							  "the payload must end the line with \"}\"");
+		e->payload = p;
+		e->payload_column = (int) (p - ls->start) + 1;
+		p += len;
+	}
+
+	if (*p != '\0')
+		return line_error(ls, p, SYNTAX_MESSAGE);
+
+	for (int i = 0; i < nprior; i++)
+	{
+		if (strcmp(prior[i].id, e->id) == 0)
+			return line_error(ls, ls->start + ls->id_column - 1,
+							  "duplicate id \"%.64s\" (first used on line %d)",
+							  e->id, prior[i].line);
+	}
+	return true;
+}
+
+/*
+ * gw_cron_max_entries returns an upper bound of the number of entries in
+ * text (its number of lines), to size the array given to gw_cron_parse.
+ */
+int
+gw_cron_max_entries(const char *text)
+{
+	int			n = 1;
+
+	for (; *text != '\0'; text++)
+	{
+		if (*text == '\n')
+			n++;
+	}
+	return n;
+}
+
+/*
+ * gw_cron_parse parses a whole crontab text in place: it splits lines and
+ * decodes option values inside `text`, and the entries' strings point into
+ * it.  Lines are separated by "\n" with an optional "\r" before it; blank
+ * lines and lines starting with "#" (after leading whitespace) are skipped.
+ * Returns the number of entries stored in entries[0..max_entries), or -1
+ * with *err describing the first error in text order.
+ */
+int
+gw_cron_parse(char *text, GwCronEntry *entries, int max_entries,
+			  GwCronError *err)
+{
+	char	   *line = text;
+	int			lineno = 0;
+	int			n = 0;
+
+	while (line != NULL)
+	{
+		char	   *nl = strchr(line, '\n');
+		char	   *end;
+		char	   *s;
+		LineState	ls;
+
+		lineno++;
+		if (nl != NULL)
+			*nl = '\0';
+		end = line + strlen(line);
+		if (end > line && end[-1] == '\r')
+			*--end = '\0';
+		while (end > line && is_space(end[-1]))
+			*--end = '\0';
+		s = (char *) skip_space(line);
+
+		ls.start = line;
+		ls.lineno = lineno;
+		ls.err = err;
+
+		if (*s != '\0' && *s != '#')
+		{
+			if (n >= max_entries)
+			{
+				line_error(&ls, s, "too many crontab entries (the limit is %d)",
+						   max_entries);
+				return -1;
+			}
+			if (!parse_line(&ls, s, &entries[n], entries, n))
+				return -1;
+			n++;
+		}
+		line = (nl != NULL) ? nl + 1 : NULL;
+	}
+	return n;
+}
+
+/*
+ * JSON5 to JSON
+ *
+ * A recursive descent over one JSON5 value that writes the equivalent
+ * strict JSON as it goes.  Numbers keep their digits (hexadecimal integers
+ * become decimal); strings keep their characters, re-escaped for JSON.
+ * With out == NULL nothing is written, which validates only.
+ */
+typedef struct Json5State
+{
+	const char *in;
+	const char *p;
+	char	   *out;
+	size_t		cap;
+	size_t		len;
+	bool		overflow;
+	int			depth;
+	GwCronError *err;
+} Json5State;
+
+static bool j5_value(Json5State *j);
+
+static bool j5_error(Json5State *j, const char *at, const char *fmt,...)
+			GW_PRINTF(3, 4);
+
+static bool
+j5_error(Json5State *j, const char *at, const char *fmt,...)
+{
+	va_list		ap;
+
+	j->err->line = 1;
+	j->err->column = (int) (at - j->in) + 1;
+	va_start(ap, fmt);
+	vsnprintf(j->err->message, sizeof(j->err->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static void
+j5_emit(Json5State *j, const char *s, size_t n)
+{
+	if (j->out == NULL || j->overflow)
+		return;
+	if (j->len + n >= j->cap)
+	{
+		j->overflow = true;
+		return;
+	}
+	memcpy(j->out + j->len, s, n);
+	j->len += n;
+}
+
+static void
+j5_emit_char(Json5State *j, char c)
+{
+	j5_emit(j, &c, 1);
+}
+
+/*
+ * j5_unicode_space returns the length of the UTF-8 encoded JSON5 whitespace
+ * character (Unicode Zs, BOM, line and paragraph separators) at p, or 0.
+ */
+static int
+j5_unicode_space(const unsigned char *p)
+{
+	if (p[0] == 0xC2 && p[1] == 0xA0)
+		return 2;				/* U+00A0 */
+	if (p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80)
+		return 3;				/* U+1680 */
+	if (p[0] == 0xE2 && p[1] == 0x80 &&
+		((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 ||
+		 p[2] == 0xAF))
+		return 3;				/* U+2000..200A, U+2028, U+2029, U+202F */
+	if (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F)
+		return 3;				/* U+205F */
+	if (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)
+		return 3;				/* U+3000 */
+	if (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+		return 3;				/* U+FEFF */
+	return 0;
+}
+
+/* j5_skip skips whitespace and comments */
+static bool
+j5_skip(Json5State *j)
+{
+	for (;;)
+	{
+		const char *p = j->p;
+		int			u;
+
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+			*p == '\v' || *p == '\f')
+			j->p++;
+		else if ((u = j5_unicode_space((const unsigned char *) p)) > 0)
+			j->p += u;
+		else if (p[0] == '/' && p[1] == '/')
+		{
+			while (*j->p != '\0' && *j->p != '\n' && *j->p != '\r')
+				j->p++;
+		}
+		else if (p[0] == '/' && p[1] == '*')
+		{
+			const char *close = strstr(p + 2, "*/");
+
+			if (close == NULL)
+				return j5_error(j, p, "unterminated comment");
+			j->p = close + 2;
+		}
+		else
+			return true;
+	}
+}
+
+static bool
+j5_ident_start(char c)
+{
+	return is_alpha(c) || c == '_' || c == '$';
+}
+
+static bool
+j5_ident_char(char c)
+{
+	return j5_ident_start(c) || is_digit(c);
+}
+
+/*
+ * j5_string converts the single- or double-quoted string at j->p into a
+ * double-quoted JSON string.
+ */
+static bool
+j5_string(Json5State *j)
+{
+	const char *open = j->p;
+	char		quote = *j->p++;
+
+	j5_emit_char(j, '"');
+	for (;;)
+	{
+		unsigned char c = (unsigned char) *j->p;
+
+		if (c == '\0')
+			return j5_error(j, open, "unterminated string");
+		if (c == (unsigned char) quote)
+		{
+			j->p++;
+			break;
+		}
+		if (c == '\n' || c == '\r')
+			return j5_error(j, j->p, "line break in string");
+		if (c == '\\')
+		{
+			const char *esc = j->p;
+			char		e = j->p[1];
+			char		buf[8];
+
+			j->p += 2;
+			switch (e)
+			{
+				case '\0':
+					return j5_error(j, open, "unterminated string");
+				case '\'':
+					j5_emit_char(j, '\'');
+					break;
+				case '"':
+					j5_emit(j, "\\\"", 2);
+					break;
+				case '\\':
+					j5_emit(j, "\\\\", 2);
+					break;
+				case 'b':
+				case 'f':
+				case 'n':
+				case 'r':
+				case 't':
+					buf[0] = '\\';
+					buf[1] = e;
+					j5_emit(j, buf, 2);
+					break;
+				case 'v':
+					j5_emit(j, "\\u000b", 6);
+					break;
+				case '0':
+					if (is_digit(*j->p))
+						return j5_error(j, esc,
+										"octal escapes are not allowed in strings");
+					j5_emit(j, "\\u0000", 6);
+					break;
+				case '1':
+				case '2':
+				case '3':
+				case '4':
+				case '5':
+				case '6':
+				case '7':
+				case '8':
+				case '9':
+					return j5_error(j, esc,
+									"invalid escape \"\\%c\" in string", e);
+				case 'x':
+					if (hex_value(j->p[0]) < 0 || hex_value(j->p[1]) < 0)
+						return j5_error(j, esc,
+										"\"\\x\" must be followed by 2 hexadecimal digits");
+					memcpy(buf, "\\u00", 4);
+					buf[4] = j->p[0];
+					buf[5] = j->p[1];
+					j5_emit(j, buf, 6);
+					j->p += 2;
+					break;
+				case 'u':
+					for (int i = 0; i < 4; i++)
+					{
+						if (hex_value(j->p[i]) < 0)
+							return j5_error(j, esc,
+											"\"\\u\" must be followed by 4 hexadecimal digits");
+					}
+					j5_emit(j, esc, 6);
+					j->p += 4;
+					break;
+				case '\r':
+				case '\n':
+					/* line continuation: the line break is dropped */
+					if (e == '\r' && *j->p == '\n')
+						j->p++;
+					break;
+				default:
+					/* any other escaped character stands for itself */
+					j->p--;
+					continue;
+			}
+			continue;
+		}
+		if (c == '"')
+			j5_emit(j, "\\\"", 2);
+		else if (c < 0x20)
+		{
+			char		buf[8];
+
+			if (c == '\t')
+				j5_emit(j, "\\t", 2);
+			else if (c == '\b')
+				j5_emit(j, "\\b", 2);
+			else if (c == '\f')
+				j5_emit(j, "\\f", 2);
+			else
+			{
+				snprintf(buf, sizeof(buf), "\\u%04x", c);
+				j5_emit(j, buf, 6);
+			}
+		}
+		else
+			j5_emit_char(j, (char) c);
+		j->p++;
+	}
+	j5_emit_char(j, '"');
+	return true;
+}
+
+/*
+ * j5_number converts a JSON5 number: an optional sign, then hexadecimal
+ * digits after 0x, or decimal digits with an optional fraction (either side
+ * of the point may be empty, not both) and exponent.
+ */
+static bool
+j5_number(Json5State *j)
+{
+	const char *start = j->p;
+	const char *p = j->p;
+	bool		neg = false;
+
+	if (*p == '+' || *p == '-')
+	{
+		neg = (*p == '-');
+		p++;
+	}
+	if (strncmp(p, "Infinity", 8) == 0 || strncmp(p, "NaN", 3) == 0)
+		return j5_error(j, start, "Infinity and NaN cannot be represented in JSON");
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+	{
+		uint64_t	v = 0;
+		const char *digits = p + 2;
+		char		buf[24];
+
+		p = digits;
+		while (*p == '0')
+			p++;
+		for (; hex_value(*p) >= 0; p++)
+		{
+			if (v > UINT64_MAX >> 4)
+				return j5_error(j, start,
+								"hexadecimal number is larger than 0xFFFFFFFFFFFFFFFF");
+			v = (v << 4) | (uint64_t) hex_value(*p);
+		}
+		if (p == digits)
+			return j5_error(j, digits,
+							"expected hexadecimal digits after \"0x\"");
+		if (neg && v != 0)
+			j5_emit_char(j, '-');
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
+		j5_emit(j, buf, strlen(buf));
+	}
+	else
+	{
+		const char *int_start = p;
+		const char *int_end;
+		const char *frac_start = NULL;
+		const char *frac_end = NULL;
+
+		if (p[0] == '0' && is_digit(p[1]))
+			return j5_error(j, p, "numbers must not have leading zeros");
+		while (is_digit(*p))
+			p++;
+		int_end = p;
+		if (*p == '.')
+		{
+			frac_start = ++p;
+			while (is_digit(*p))
+				p++;
+			frac_end = p;
+		}
+		if (int_end == int_start && (frac_start == NULL || frac_end == frac_start))
+			return j5_error(j, start, "invalid number");
+
+		if (neg)
+			j5_emit_char(j, '-');
+		if (int_end == int_start)
+			j5_emit_char(j, '0');
+		else
+			j5_emit(j, int_start, (size_t) (int_end - int_start));
+		if (frac_start != NULL && frac_end > frac_start)
+		{
+			j5_emit_char(j, '.');
+			j5_emit(j, frac_start, (size_t) (frac_end - frac_start));
+		}
+		if (*p == 'e' || *p == 'E')
+		{
+			const char *exp = p;
+
+			p++;
+			if (*p == '+' || *p == '-')
+				p++;
+			if (!is_digit(*p))
+				return j5_error(j, exp, "expected digits in the exponent");
+			while (is_digit(*p))
+				p++;
+			j5_emit(j, exp, (size_t) (p - exp));
+		}
+	}
+	if (j5_ident_char(*p) || *p == '.')
+		return j5_error(j, p, "invalid number");
+	j->p = p;
+	return true;
+}
+
+/* j5_word converts true, false and null, and rejects any other word */
+static bool
+j5_word(Json5State *j)
+{
+	const char *w = j->p;
+	const char *end = w;
+	size_t		n;
+
+	while (j5_ident_char(*end))
+		end++;
+	n = (size_t) (end - w);
+	if ((n == 4 && strncmp(w, "true", 4) == 0) ||
+		(n == 5 && strncmp(w, "false", 5) == 0) ||
+		(n == 4 && strncmp(w, "null", 4) == 0))
+	{
+		j5_emit(j, w, n);
+		j->p = end;
+		return true;
+	}
+	if ((n == 8 && strncmp(w, "Infinity", 8) == 0) ||
+		(n == 3 && strncmp(w, "NaN", 3) == 0))
+		return j5_error(j, w, "Infinity and NaN cannot be represented in JSON");
+	return j5_error(j, w, "unexpected word \"%.*s\", strings must be quoted",
+					n > 32 ? 32 : (int) n, w);
+}
+
+static bool
+j5_enter(Json5State *j)
+{
+	if (++j->depth > GW_CRON_JSON_MAX_DEPTH)
+		return j5_error(j, j->p, "nesting is deeper than %d levels",
+						GW_CRON_JSON_MAX_DEPTH);
+	return true;
+}
+
+/* j5_object converts an object; unquoted keys become quoted */
+static bool
+j5_object(Json5State *j)
+{
+	if (!j5_enter(j))
+		return false;
+	j->p++;
+	j5_emit_char(j, '{');
+	if (!j5_skip(j))
+		return false;
+	if (*j->p == '}')
+	{
+		j->p++;
+		j5_emit_char(j, '}');
+		j->depth--;
+		return true;
+	}
+	for (;;)
+	{
+		if (*j->p == '"' || *j->p == '\'')
+		{
+			if (!j5_string(j))
+				return false;
+		}
+		else if (j5_ident_start(*j->p))
+		{
+			const char *k = j->p;
+
+			while (j5_ident_char(*j->p))
+				j->p++;
+			j5_emit_char(j, '"');
+			j5_emit(j, k, (size_t) (j->p - k));
+			j5_emit_char(j, '"');
+		}
+		else if (*j->p == '\0')
+			return j5_error(j, j->p, "unexpected end of payload, expected a property name");
+		else if (*j->p == '\\' || (unsigned char) *j->p >= 0x80)
+			return j5_error(j, j->p,
+							"unquoted property names must match [A-Za-z_$][A-Za-z0-9_$]*, quote this one");
+		else
+			return j5_error(j, j->p, "expected a property name");
+
+		if (!j5_skip(j))
+			return false;
+		if (*j->p != ':')
+			return j5_error(j, j->p, "expected \":\" after the property name");
+		j->p++;
+		j5_emit_char(j, ':');
+		if (!j5_skip(j) || !j5_value(j) || !j5_skip(j))
+			return false;
+		if (*j->p == ',')
+		{
+			j->p++;
+			if (!j5_skip(j))
+				return false;
+			if (*j->p != '}')
+			{
+				j5_emit_char(j, ',');
+				continue;
+			}
+		}
+		if (*j->p == '}')
+		{
+			j->p++;
+			j5_emit_char(j, '}');
+			j->depth--;
+			return true;
+		}
+		if (*j->p == '\0')
+			return j5_error(j, j->p, "unexpected end of payload, expected \"}\"");
+		return j5_error(j, j->p, "expected \",\" or \"}\"");
+	}
+}
+
+static bool
+j5_array(Json5State *j)
+{
+	if (!j5_enter(j))
+		return false;
+	j->p++;
+	j5_emit_char(j, '[');
+	if (!j5_skip(j))
+		return false;
+	if (*j->p == ']')
+	{
+		j->p++;
+		j5_emit_char(j, ']');
+		j->depth--;
+		return true;
+	}
+	for (;;)
+	{
+		if (!j5_value(j) || !j5_skip(j))
+			return false;
+		if (*j->p == ',')
+		{
+			j->p++;
+			if (!j5_skip(j))
+				return false;
+			if (*j->p != ']')
+			{
+				j5_emit_char(j, ',');
+				continue;
+			}
+		}
+		if (*j->p == ']')
+		{
+			j->p++;
+			j5_emit_char(j, ']');
+			j->depth--;
+			return true;
+		}
+		if (*j->p == '\0')
+			return j5_error(j, j->p, "unexpected end of payload, expected \"]\"");
+		return j5_error(j, j->p, "expected \",\" or \"]\"");
+	}
+}
+
+static bool
+j5_value(Json5State *j)
+{
+	char		c = *j->p;
+
+	if (c == '{')
+		return j5_object(j);
+	if (c == '[')
+		return j5_array(j);
+	if (c == '"' || c == '\'')
+		return j5_string(j);
+	if (is_digit(c) || c == '+' || c == '-' || c == '.')
+		return j5_number(j);
+	if (j5_ident_start(c))
+		return j5_word(j);
+	if (c == '\0')
+		return j5_error(j, j->p, "unexpected end of payload, expected a value");
+	if ((unsigned char) c < 0x20 || (unsigned char) c >= 0x7f)
+		return j5_error(j, j->p, "unexpected byte 0x%02x", (unsigned char) c);
+	return j5_error(j, j->p, "unexpected character \"%c\"", c);
+}
+
+/*
+ * gw_cron_json5_to_json converts the JSON5 object text `in` to strict JSON
+ * in out[0..outcap), NUL-terminated; GW_CRON_JSON_OUTCAP(strlen(in)) bytes
+ * are always enough.  out may be NULL to validate only.  Returns false with
+ * *err filled on a syntax error (err->column counts bytes from 1 at the
+ * start of `in`), when the top-level value is not an object, or when out is
+ * too small.
+ */
+bool
+gw_cron_json5_to_json(const char *in, char *out, size_t outcap,
+					  GwCronError *err)
+{
+	Json5State	j;
+
+	j.in = in;
+	j.p = in;
+	j.out = out;
+	j.cap = outcap;
+	j.len = 0;
+	j.overflow = (out != NULL && outcap == 0);
+	j.depth = 0;
+	j.err = err;
+
+	if (!j5_skip(&j))
+		return false;
+	if (*j.p != '{')
+		return j5_error(&j, j.p, "the payload must be a JSON5 object");
+	if (!j5_object(&j) || !j5_skip(&j))
+		return false;
+	if (*j.p != '\0')
+		return j5_error(&j, j.p, "unexpected text after the payload object");
+	if (j.overflow)
+		return j5_error(&j, in, "the converted payload does not fit in %zu bytes",
+						outcap);
+	if (out != NULL)
+		out[j.len] = '\0';
+	return true;
+}
+
+/*
+ * Pattern formatting
+ */
+typedef struct TextBuf
+{
+	char	   *buf;
+	size_t		cap;
+	size_t		len;
+} TextBuf;
+
+static void
+tb_printf(TextBuf *tb, const char *fmt,...) GW_PRINTF(2, 3);
+
+static void
+tb_printf(TextBuf *tb, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	if (tb->len + 1 >= tb->cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(tb->buf + tb->len, tb->cap - tb->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		tb->len += (size_t) n;
+	if (tb->len >= tb->cap)
+		tb->len = tb->cap - 1;
+}
+
+/*
+ * format_field writes the set `bits` of values min..max as "*", "*" "/" n
+ * (when the set is exactly such a step of at least 3 values), or a list of
+ * numbers and of ranges of at least 3 values.
+ */
+static void
+format_field(TextBuf *tb, uint64_t bits, int min, int max)
+{
+	uint64_t	full = 0;
+	bool		first = true;
+
+	for (int v = min; v <= max; v++)
+		full |= (uint64_t) 1 << v;
+	bits &= full;
+	if (bits == full)
+	{
+		tb_printf(tb, "*");
+		return;
+	}
+	if (bits == 0)
+	{
+		tb_printf(tb, "-");
+		return;
+	}
+	for (int step = 2; step <= (max - min) / 2; step++)
+	{
+		uint64_t	s = 0;
+
+		for (int v = min; v <= max; v += step)
+			s |= (uint64_t) 1 << v;
+		if (s == bits)
+		{
+			tb_printf(tb, "*/%d", step);
+			return;
+		}
+	}
+	for (int v = min; v <= max; v++)
+	{
+		int			end = v;
+
+		if (!(bits & ((uint64_t) 1 << v)))
+			continue;
+		while (end < max && (bits & ((uint64_t) 1 << (end + 1))))
+			end++;
+		if (end - v >= 2)
+		{
+			tb_printf(tb, "%s%d-%d", first ? "" : ",", v, end);
+			v = end;
+		}
+		else
+			tb_printf(tb, "%s%d", first ? "" : ",", v);
+		first = false;
+	}
+}
+
+/*
+ * gw_cron_pattern_format writes the five fields of *p as canonical crontab
+ * text, e.g. "0,30 9-17 * * 1-5", into buf (GW_CRON_PATTERN_TEXT_LEN bytes
+ * are always enough; shorter buffers truncate).  Parsing the text gives the
+ * same pattern back.
+ */
+void
+gw_cron_pattern_format(const GwCronPattern *p, char *buf, size_t len)
+{
+	TextBuf		tb = {buf, len, 0};
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	format_field(&tb, p->minutes, 0, 59);
+	tb_printf(&tb, " ");
+	format_field(&tb, p->hours, 0, 23);
+	tb_printf(&tb, " ");
+	format_field(&tb, p->mdays, 1, 31);
+	tb_printf(&tb, " ");
+	format_field(&tb, p->months, 1, 12);
+	tb_printf(&tb, " ");
+	format_field(&tb, p->wdays, 0, 6);
+}
