@@ -17,6 +17,7 @@ OBJS = \
 	extension/wakeup.o \
 	extension/workers_view.o \
 	extension/utility_hook.o \
+	extension/crontab.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \
@@ -25,7 +26,8 @@ OBJS = \
 	bgworker/recovery.o \
 	bgworker/worker_id.o \
 	bgworker/cron_parse.o \
-	bgworker/cron_schedule.o
+	bgworker/cron_schedule.o \
+	bgworker/cron_fire.o
 
 DATA = extension/graphile_worker--0.1.0.sql
 PGFILEDESC = "graphile_worker - Graphile Worker job queue in PostgreSQL"

@@ -13,7 +13,9 @@
  *	  - when a worker exits unexpectedly it starts another, backing off if
  *		that keeps happening;
  *	  - it sweeps (recovery.c) when it starts, right after a worker dies, a
- *		second after starting workers, and every sweep_interval.
+ *		second after starting workers, and every sweep_interval;
+ *	  - it fires the crontab's entries at each minute, after back-filling
+ *		when it starts (cron_fire.c).
  *
  * When the supervisor exits, for whatever reason short of a crash, it asks
  * its workers to stop after their current job.
@@ -38,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "crontab.h"
 #include "graphile_worker.h"
 
 #define GW_MAX_WORKERS 256
@@ -338,6 +341,7 @@ gw_supervisor_main(Datum arg)
 			next_sweep = TimestampTzPlusMilliseconds(now, gw_sweep_interval_ms);
 		}
 		next = Min(next, next_sweep);
+		next = Min(next, gw_cron_ticker(now));
 
 		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
 		if (overflowed)

@@ -358,6 +358,63 @@ CREATE VIEW graphile_worker.workers AS
 	FROM graphile_worker._workers();
 
 /* ---------------------------------------------------------------------
+ * Recurring jobs (crontab.c, cron_fire.c).  The crontab text is kept as
+ * set; entries are parsed again wherever they are used.  Firing uses Node's
+ * _private_known_crontabs protocol, so Node workers with the same entries
+ * never fire a minute twice.
+ * ---------------------------------------------------------------------
+ */
+CREATE TABLE graphile_worker._private_crontab (
+	id integer DEFAULT 1 NOT NULL PRIMARY KEY CHECK (id = 1),
+	crontab text NOT NULL,
+	updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE graphile_worker._private_crontab ENABLE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('graphile_worker._private_crontab', '');
+
+CREATE FUNCTION graphile_worker.set_crontab(crontab text)
+RETURNS integer
+LANGUAGE C
+STRICT
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_set_crontab';
+
+CREATE FUNCTION graphile_worker._crontab_entries(
+	OUT line integer, OUT id text, OUT task_identifier text,
+	OUT schedule text, OUT time_zone text, OUT fill interval,
+	OUT max_attempts smallint, OUT queue_name text, OUT job_key text,
+	OUT job_key_mode text, OUT priority smallint, OUT payload json,
+	OUT next_run_at timestamp with time zone)
+RETURNS SETOF record
+LANGUAGE C
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_crontab_entries';
+
+CREATE VIEW graphile_worker.crontab AS
+	SELECT e.line, e.id, e.task_identifier, e.schedule, e.time_zone, e.fill,
+		e.max_attempts, e.queue_name, e.job_key, e.job_key_mode, e.priority,
+		e.payload, known.known_since, known.last_execution, e.next_run_at
+	FROM graphile_worker._crontab_entries() AS e
+	LEFT JOIN graphile_worker._private_known_crontabs AS known
+	ON known.identifier OPERATOR(pg_catalog.=) e.id;
+
+/* Internal, for tests: fire the minute of at, or back-fill as of start. */
+CREATE FUNCTION graphile_worker._cron_tick(at timestamp with time zone)
+RETURNS integer
+LANGUAGE C
+STRICT
+AS 'MODULE_PATHNAME', 'gw_sql_cron_tick';
+
+CREATE FUNCTION graphile_worker._cron_backfill(start timestamp with time zone)
+RETURNS integer
+LANGUAGE C
+STRICT
+AS 'MODULE_PATHNAME', 'gw_sql_cron_backfill';
+
+/* ---------------------------------------------------------------------
  * The public API (signatures, defaults and results as Node 0.18)
  * ---------------------------------------------------------------------
  */
@@ -752,6 +809,10 @@ REVOKE ALL ON FUNCTION graphile_worker.complete_jobs(bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.permanently_fail_jobs(bigint[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.reschedule_jobs(bigint[], timestamp with time zone, integer, integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.force_unlock_workers(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker.set_crontab(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker._crontab_entries() FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker._cron_tick(timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker._cron_backfill(timestamp with time zone) FROM PUBLIC;
 
 COMMENT ON TABLE graphile_worker._private_jobs IS
 	'The job queue (Graphile Worker 0.18 schema); read through graphile_worker.jobs';
@@ -775,6 +836,16 @@ COMMENT ON FUNCTION graphile_worker.force_unlock_workers(text[]) IS
 	'Release the jobs and queues locked by these (dead) worker ids';
 COMMENT ON VIEW graphile_worker.workers IS
 	'The processes of graphile_worker in this server: launcher, supervisors, job workers';
+COMMENT ON TABLE graphile_worker._private_crontab IS
+	'This database''s crontab text, as given to set_crontab';
+COMMENT ON FUNCTION graphile_worker.set_crontab(text) IS
+	'Replace this database''s crontab (Graphile Worker grammar); returns the number of entries';
+COMMENT ON VIEW graphile_worker.crontab IS
+	'The crontab entries with their options, last firing and next firing';
+COMMENT ON FUNCTION graphile_worker._cron_tick(timestamp with time zone) IS
+	'Internal (tests): fire the crontab entries due in the minute of at';
+COMMENT ON FUNCTION graphile_worker._cron_backfill(timestamp with time zone) IS
+	'Internal (tests): back-fill as a supervisor starting at start would';
 
 /* Start this database's workers once the installing transaction commits. */
 SELECT graphile_worker._extension_created();

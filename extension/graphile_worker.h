@@ -39,6 +39,7 @@ extern int	gw_job_timeout_ms;
 extern int	gw_sweep_interval_ms;
 extern bool gw_notify_on_add;
 extern bool gw_synchronous_commit;
+extern char *gw_cron_timezone;
 
 extern void gw_define_settings(void);
 extern bool gw_database_allowed(const char *dbname);

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "nodes/pg_list.h"
+#include "pgtime.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
@@ -29,6 +30,7 @@ int			gw_job_timeout_ms = 0;
 int			gw_sweep_interval_ms = 60000;
 bool		gw_notify_on_add = true;
 bool		gw_synchronous_commit = true;
+char	   *gw_cron_timezone = NULL;
 
 /*
  * check_name_list accepts a comma-separated list of identifiers, as
@@ -46,6 +48,20 @@ check_name_list(char **newval, void **extra, GucSource source)
 	list_free(names);
 	pfree(raw);
 	return ok;
+}
+
+/* check_time_zone accepts a time zone name the server knows. */
+static bool
+check_time_zone(char **newval, void **extra, GucSource source)
+{
+	pg_tz	   *tz = pg_tzset(*newval);
+
+	if (tz == NULL || !pg_tz_acceptable(tz))
+	{
+		GUC_check_errdetail("Time zone \"%s\" is not recognized.", *newval);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -166,6 +182,15 @@ gw_define_settings(void)
 							 PGC_SIGHUP,
 							 GUC_SUPERUSER_ONLY,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("graphile_worker.cron_timezone",
+							   "Time zone of crontab entries without a tz option.",
+							   NULL,
+							   &gw_cron_timezone,
+							   "UTC",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_time_zone, NULL, NULL);
 
 	DefineCustomIntVariable("graphile_worker.sweep_interval",
 							"How often each supervisor releases locks of dead workers and heartbeats.",

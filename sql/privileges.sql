@@ -12,7 +12,8 @@ SELECT count(*) AS public_table_grants
   FROM pg_class c, aclexplode(c.relacl) a
  WHERE c.relnamespace = 'graphile_worker'::regnamespace AND a.grantee = 0;
 SELECT has_schema_privilege('public', 'graphile_worker', 'USAGE') AS public_schema_usage;
--- only these three are SECURITY DEFINER, and every SQL function pins search_path
+-- only add_job, add_jobs, remove_job, set_crontab and _crontab_entries are
+-- SECURITY DEFINER, and every SQL function pins search_path
 SELECT proname, prosecdef, proconfig FROM pg_proc
  WHERE pronamespace = 'graphile_worker'::regnamespace ORDER BY proname;
 
