@@ -2,7 +2,8 @@
 #
 # Proves that queued jobs (every column, payloads included, a permanently
 # failed one and a future one among them), job queues, task identifiers and
-# known crontabs of a database with the extension are dumped by pg_dump and
+# known crontabs and the crontab of a database with the extension are
+# dumped by pg_dump and
 # restored unchanged
 #   (a) into an empty database (the dump's CREATE EXTENSION creates the
 #       schema), and
@@ -58,6 +59,9 @@ INSERT INTO graphile_worker._private_known_crontabs
 	(identifier, known_since, last_execution)
 VALUES ('cron_hourly', '2024-01-01 00:00:00+00', '2024-06-01 12:00:00+00'),
 	('cron_new', '2024-05-05 05:05:05.123456+00', NULL);
+-- the crontab: entries that never fire (February 30), ids already known
+SELECT graphile_worker.set_crontab(E'# kept\n0 0 30 2 * task_a ?id=cron_hourly\n'
+	'0 12 30 2 * task_b ?id=cron_new&tz=Europe/Paris {a: 1}');
 });
 
 # Everything compared between source and restored databases.  Timestamps
@@ -80,6 +84,11 @@ SELECT t.* FROM graphile_worker._private_tasks AS t ORDER BY id},
 	crontabs => q{
 SELECT c.* FROM graphile_worker._private_known_crontabs AS c
  ORDER BY identifier},
+	crontab => q{
+SELECT crontab FROM graphile_worker._private_crontab},
+	crontab_view => q{
+SELECT id, task_identifier, schedule, time_zone, payload
+  FROM graphile_worker.crontab ORDER BY line},
 	sequences => q{
 SELECT sequencename, last_value FROM pg_sequences
  WHERE schemaname = 'graphile_worker' ORDER BY 1},
@@ -117,6 +126,9 @@ is( $src{crontabs},
 	"cron_hourly|2024-01-01 00:00:00+00|2024-06-01 12:00:00+00\n"
 	  . "cron_new|2024-05-05 05:05:05.123456+00|",
 	'source: known crontabs');
+is( $src{crontab_view},
+	"cron_hourly|task_a|0 0 30 2 *|UTC|\ncron_new|task_b|0 12 30 2 *|Europe/Paris|{\"a\":1}",
+	'source: crontab');
 is( $src{sequences},
 	"job_queues_id_seq|3\njobs_id_seq1|8\ntasks_id_seq|3",
 	'source: sequences ahead of the highest ids left');
