@@ -511,6 +511,14 @@ else
 		printf '   %-13s add_jobs with 10,000 specs: %.0f jobs/s (median of 3)\n' "$side" "$(median "${vals[@]}")"
 	}
 	enqueue_rows gw_ours ours
+	# without the jobs:insert NOTIFY (nothing but Node and Rust listens)
+	for c in 1 4; do
+		tps=$(PGOPTIONS="-c graphile_worker.notify_on_add=off" PGB gw_ours -c "$c" -j "$c" -T 10 \
+			-f "$CL/add_job.pgb" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+		record "enq_quiet_c$c" ours "$tps"
+		printf '   %-13s add_job, notify_on_add off, %d client(s): %.0f tx/s\n' ours "$c" "$tps"
+		Q gw_ours -c "DELETE FROM graphile_worker._private_jobs" -c "VACUUM graphile_worker._private_jobs" >/dev/null
+	done
 	[ -n "$NODE_OK" ] && enqueue_rows gw_node node_default
 
 	echo "== reference rows (elapsed $(elapsed) s)"

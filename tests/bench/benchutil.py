@@ -141,6 +141,8 @@ def rows_for(meta):
     rows += [
         ("enq_add_job_c1", "enqueue: add_job, 1 job per transaction, 1 client (pgbench -T 10)*", "tx/s"),
         ("enq_add_job_c4", "enqueue: add_job, 1 job per transaction, 4 clients (pgbench -T 10)*", "tx/s"),
+        ("enq_quiet_c1", "enqueue: add_job as above with graphile_worker.notify_on_add = off, 1 client", "tx/s"),
+        ("enq_quiet_c4", "enqueue: add_job as above with graphile_worker.notify_on_add = off, 4 clients", "tx/s"),
         ("enq_add_jobs_10k", "enqueue: one add_jobs call with 10,000 specs, incl. commit*", "jobs/s"),
         ("ref_insert_c1", "reference: plain single-row INSERT transactions, 1 client (pgbench -T 10)", "tx/s"),
         ("ref_insert_c4", "reference: plain single-row INSERT transactions, 4 clients (pgbench -T 10)", "tx/s"),
