@@ -26,6 +26,7 @@ OBJS = \
 	bgworker/recovery.o \
 	bgworker/worker_id.o \
 	bgworker/cron_parse.o \
+	bgworker/cron_json5.o \
 	bgworker/cron_schedule.o \
 	bgworker/cron_fire.o
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cron.h
- *	  The cron core: crontab text grammar (cron_parse.c) and schedule
- *	  arithmetic (cron_schedule.c).
+ *	  The cron core: crontab text grammar (cron_parse.c), JSON5 payloads
+ *	  (cron_json5.c) and schedule arithmetic (cron_schedule.c).
  *
  * Backend-free (C99 and libc only, no allocation), so it is unit-tested
  * with cmocka (tests/unit).  The supervisor parses the crontab with
@@ -99,6 +99,32 @@ typedef struct GwCronError
  */
 typedef int32_t (*GwCronOffsetFn) (int64_t utc_seconds, void *arg);
 
+/* Character classes of the grammar (ASCII only, locale-independent) */
+static inline bool
+gw_cron_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool
+gw_cron_is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The value of hexadecimal digit c, or -1 */
+static inline int
+gw_cron_hex_value(char c)
+{
+	if (gw_cron_is_digit(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * cron_parse.c
  *
@@ -106,18 +132,24 @@ typedef int32_t (*GwCronOffsetFn) (int64_t utc_seconds, void *arg);
  * values decoded inside it, even when it fails) into at most max_entries
  * entries; it returns their number, or -1 with *err set to the first error
  * in text order.  gw_cron_max_entries bounds the number of entries (it
- * counts lines).  gw_cron_json5_to_json converts a JSON5 object to strict
- * JSON (see GW_CRON_JSON_OUTCAP; out may be NULL to validate only), with
- * err->column counted from the start of `in`.  gw_cron_pattern_format
- * writes canonical field text such as "0,30 9-17 * * 1-5".
+ * counts lines).  gw_cron_pattern_format writes canonical field text such
+ * as "0,30 9-17 * * 1-5".
  */
 extern int	gw_cron_max_entries(const char *text);
 extern int	gw_cron_parse(char *text, GwCronEntry *entries, int max_entries,
 						  GwCronError *err);
-extern bool gw_cron_json5_to_json(const char *in, char *out, size_t outcap,
-								  GwCronError *err);
 extern void gw_cron_pattern_format(const GwCronPattern *p, char *buf,
 								   size_t len);
+
+/*
+ * cron_json5.c
+ *
+ * gw_cron_json5_to_json converts a JSON5 object to strict JSON (see
+ * GW_CRON_JSON_OUTCAP; out may be NULL to validate only), with err->column
+ * counted from the start of `in`.
+ */
+extern bool gw_cron_json5_to_json(const char *in, char *out, size_t outcap,
+								  GwCronError *err);
 
 /*
  * cron_schedule.c
