@@ -212,10 +212,10 @@ typedef struct KnownRow
 /*
  * gw_cron_backfill does what a Node worker does when it starts at start:
  * ids it does not know yet become known since start (and are never
- * back-filled); for known entries with a fill window, every minute from
- * start - the largest window (rounded up) to before start is fired, oldest
- * first, as backfilled, for the entries whose window reaches it and that
- * did not fire it or anything later.  SPI must be connected.  Returns the
+ * back-filled); for known entries with a fill window, every minute before
+ * start that the window reaches (start - fill, rounded up, as Node) and
+ * that is not before the entry's last firing (or, never fired, the moment
+ * it became known) is fired, oldest first, as backfilled.  SPI must be connected.  Returns the
  * number of jobs added.
  */
 int64
@@ -224,7 +224,8 @@ gw_cron_backfill(TimestampTz start)
 	GwCrontab  *ct = gw_crontab_load();
 	KnownRow   *known;
 	bool	   *eligible;
-	int64		max_fill = 0;
+	TimestampTz earliest = 0;
+	bool		any_fill = false;
 	int64		total = 0;
 	int64		first;
 	Oid			types[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
@@ -253,11 +254,24 @@ gw_cron_backfill(TimestampTz start)
 				known[i].not_before = DatumGetTimestampTz(nb);
 			}
 	}
+	/*
+	 * The walk starts at the earliest minute any entry may fill: start -
+	 * fill, but not before its last firing or the moment it became known
+	 * (so a long fill costs only the downtime).
+	 */
 	for (int i = 0; i < ct->nentries; i++)
 	{
-		ids[i] = (char *) ct->entries[i].id;
-		if (known[i].found)
-			max_fill = Max(max_fill, ct->entries[i].fill_seconds);
+		GwCronEntry *e = &ct->entries[i];
+
+		ids[i] = (char *) e->id;
+		if (known[i].found && e->fill_seconds > 0)
+		{
+			TimestampTz from = Max(start - e->fill_seconds * USECS_PER_SEC,
+								   known[i].not_before);
+
+			earliest = any_fill ? Min(earliest, from) : from;
+			any_fill = true;
+		}
 	}
 	args[0] = text_array(ids, ct->nentries);
 	args[1] = TimestampTzGetDatum(start);
@@ -267,12 +281,12 @@ gw_cron_backfill(TimestampTz start)
 							  " ON CONFLICT (identifier) DO NOTHING",
 							  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record crontab ids");
-	if (max_fill == 0)
+	if (!any_fill)
 		return 0;
 
-	/* first = start - max_fill, rounded up to a minute */
-	first = gw_cron_minute_of(start - max_fill * USECS_PER_SEC);
-	if (gw_cron_minute_start(first) < start - max_fill * USECS_PER_SEC)
+	/* rounded up to a minute */
+	first = gw_cron_minute_of(earliest);
+	if (gw_cron_minute_start(first) < earliest)
 		first++;
 	for (int64 m = first; gw_cron_minute_start(m) < start; m++)
 	{
