@@ -18,6 +18,7 @@ OBJS = \
 	extension/workers_view.o \
 	extension/utility_hook.o \
 	extension/crontab.o \
+	extension/add_job.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \

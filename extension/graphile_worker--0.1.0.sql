@@ -547,19 +547,23 @@ begin
 end;
 $$;
 
-CREATE FUNCTION graphile_worker.add_job(
+/*
+ * _add_job_keyed: add_job for a job with a job_key, in every job_key_mode
+ * (the C function add_job hands such calls over, with the same arguments).
+ * It is the whole of add_job in PL/pgSQL and also accepts unkeyed jobs.
+ */
+CREATE FUNCTION graphile_worker._add_job_keyed(
 	identifier text,
-	payload json DEFAULT NULL::json,
-	queue_name text DEFAULT NULL::text,
-	run_at timestamp with time zone DEFAULT NULL::timestamp with time zone,
-	max_attempts integer DEFAULT NULL::integer,
-	job_key text DEFAULT NULL::text,
-	priority integer DEFAULT NULL::integer,
-	flags text[] DEFAULT NULL::text[],
-	job_key_mode text DEFAULT 'replace'::text)
+	payload json,
+	queue_name text,
+	run_at timestamp with time zone,
+	max_attempts integer,
+	job_key text,
+	priority integer,
+	flags text[],
+	job_key_mode text)
 RETURNS graphile_worker._private_jobs
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -572,28 +576,28 @@ begin
     raise exception 'Invalid job_key_mode value, expected ''replace'', ''preserve_run_at'' or ''unsafe_dedupe''.'
       using errcode = 'GWBKM';
   end if;
-  if add_job.max_attempts is not null
-     and (add_job.max_attempts < 1 or add_job.max_attempts > 32767) then
+  if _add_job_keyed.max_attempts is not null
+     and (_add_job_keyed.max_attempts < 1 or _add_job_keyed.max_attempts > 32767) then
     raise exception 'max_attempts must be between 1 and 32767'
       using errcode = 'invalid_parameter_value',
-            detail = format('max_attempts is %s.', add_job.max_attempts);
+            detail = format('max_attempts is %s.', _add_job_keyed.max_attempts);
   end if;
-  if add_job.priority is not null
-     and (add_job.priority < -32768 or add_job.priority > 32767) then
+  if _add_job_keyed.priority is not null
+     and (_add_job_keyed.priority < -32768 or _add_job_keyed.priority > 32767) then
     raise exception 'priority must be between -32768 and 32767'
       using errcode = 'numeric_value_out_of_range',
-            detail = format('priority is %s.', add_job.priority);
+            detail = format('priority is %s.', _add_job_keyed.priority);
   end if;
 
   v_spec := (
-    add_job.identifier,
-    add_job.payload,
-    add_job.queue_name,
-    add_job.run_at,
-    add_job.max_attempts::smallint,
-    add_job.job_key,
-    add_job.priority::smallint,
-    add_job.flags
+    _add_job_keyed.identifier,
+    _add_job_keyed.payload,
+    _add_job_keyed.queue_name,
+    _add_job_keyed.run_at,
+    _add_job_keyed.max_attempts::smallint,
+    _add_job_keyed.job_key,
+    _add_job_keyed.priority::smallint,
+    _add_job_keyed.flags
   )::graphile_worker.job_spec;
 
   if job_key is null or job_key_mode is distinct from 'unsafe_dedupe' then
@@ -604,7 +608,7 @@ begin
     )
     limit 1;
     if v_job.id is null then
-      raise exception 'unable to schedule job for key "%"', add_job.job_key
+      raise exception 'unable to schedule job for key "%"', _add_job_keyed.job_key
         using errcode = 'GWNOR',
               detail = 'A job with this key was changed concurrently by a writer that bypassed add_job.';
     end if;
@@ -614,23 +618,23 @@ begin
   -- unsafe_dedupe: insert, or return the existing job with this key
   -- (whatever its state) with only revision and updated_at bumped.
   perform graphile_worker._check_job_specs(ARRAY[v_spec]);
-  perform graphile_worker._lock_job_keys(ARRAY[add_job.job_key]);
+  perform graphile_worker._lock_job_keys(ARRAY[_add_job_keyed.job_key]);
 
   insert into graphile_worker._private_tasks as tasks (identifier)
-  select add_job.identifier
+  select _add_job_keyed.identifier
   where not exists (
     select 1
     from graphile_worker._private_tasks as existing
-    where existing.identifier = add_job.identifier
+    where existing.identifier = _add_job_keyed.identifier
   )
   on conflict do nothing;
-  if add_job.queue_name is not null then
+  if _add_job_keyed.queue_name is not null then
     insert into graphile_worker._private_job_queues as job_queues (queue_name)
-    select add_job.queue_name
+    select _add_job_keyed.queue_name
     where not exists (
       select 1
       from graphile_worker._private_job_queues as existing
-      where existing.queue_name = add_job.queue_name
+      where existing.queue_name = _add_job_keyed.queue_name
     )
     on conflict do nothing;
   end if;
@@ -648,19 +652,19 @@ begin
     select
       job_queues.id,
       tasks.id,
-      coalesce(add_job.payload, '{}'::json),
-      coalesce(add_job.run_at, pg_catalog.now()),
-      coalesce(add_job.max_attempts::smallint, 25::smallint),
-      add_job.job_key,
-      coalesce(add_job.priority::smallint, 0::smallint),
+      coalesce(_add_job_keyed.payload, '{}'::json),
+      coalesce(_add_job_keyed.run_at, pg_catalog.now()),
+      coalesce(_add_job_keyed.max_attempts::smallint, 25::smallint),
+      _add_job_keyed.job_key,
+      coalesce(_add_job_keyed.priority::smallint, 0::smallint),
       (
         select pg_catalog.jsonb_object_agg(flag, true)
-        from pg_catalog.unnest(add_job.flags) as item(flag)
+        from pg_catalog.unnest(_add_job_keyed.flags) as item(flag)
       )
     from graphile_worker._private_tasks as tasks
     left join graphile_worker._private_job_queues as job_queues
-    on job_queues.queue_name = add_job.queue_name
-    where tasks.identifier = add_job.identifier
+    on job_queues.queue_name = _add_job_keyed.queue_name
+    where tasks.identifier = _add_job_keyed.identifier
   on conflict (key)
     do update set
       revision = jobs.revision + 1,
@@ -680,6 +684,27 @@ begin
   return v_job;
 end;
 $$;
+
+/*
+ * add_job (add_job.c): unkeyed jobs are checked and inserted in C, with a
+ * plan kept per backend (generic from the start, so no plan_cache_mode);
+ * keyed ones go to _add_job_keyed.
+ */
+CREATE FUNCTION graphile_worker.add_job(
+	identifier text,
+	payload json DEFAULT NULL::json,
+	queue_name text DEFAULT NULL::text,
+	run_at timestamp with time zone DEFAULT NULL::timestamp with time zone,
+	max_attempts integer DEFAULT NULL::integer,
+	job_key text DEFAULT NULL::text,
+	priority integer DEFAULT NULL::integer,
+	flags text[] DEFAULT NULL::text[],
+	job_key_mode text DEFAULT 'replace'::text)
+RETURNS graphile_worker._private_jobs
+LANGUAGE C
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_add_job';
 
 CREATE FUNCTION graphile_worker.remove_job(job_key text)
 RETURNS graphile_worker._private_jobs
@@ -803,6 +828,7 @@ REVOKE ALL ON FUNCTION graphile_worker._workers() FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker._check_job_specs(graphile_worker.job_spec[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker._lock_job_keys(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.add_jobs(graphile_worker.job_spec[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION graphile_worker._add_job_keyed(text, json, text, timestamp with time zone, integer, text, integer, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.add_job(text, json, text, timestamp with time zone, integer, text, integer, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.remove_job(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION graphile_worker.complete_jobs(bigint[]) FROM PUBLIC;

@@ -121,6 +121,7 @@ extern GwDatabase *gw_find_database(Oid dboid, bool create);
 extern void gw_install_utility_hook(void);
 
 /* ---- wake-ups (wakeup.c) ---- */
+extern void gw_wake_at_commit(int due, TimestampTz first_future, int future);
 extern void gw_wake_workers(Oid dboid, int count);
 extern void gw_add_timer(Oid dboid, TimestampTz at);
 extern TimestampTz gw_pop_due_timers(Oid dboid, TimestampTz now, int *ndue,

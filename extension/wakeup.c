@@ -3,12 +3,13 @@
  * wakeup.c
  *	  Waking job workers without LISTEN/NOTIFY or polling.
  *
- * add_jobs (any backend) calls _wake_at_commit, which remembers how many
- * due jobs and which future run_at the transaction added.  At commit, an
- * xact callback sets the latches of that many idle workers of the database
- * (one per job, never all) and records the future run_at as a timer for the
- * database's supervisor, which sleeps until exactly then.  Nothing happens
- * if the transaction aborts.
+ * add_jobs (any backend) calls _wake_at_commit, and add_job its C side
+ * gw_wake_at_commit, which remembers how many due jobs and which future
+ * run_at the transaction added.  At commit, an xact callback sets the
+ * latches of that many idle workers of the database (one per job, never
+ * all) and records the future run_at as a timer for the database's
+ * supervisor, which sleeps until exactly then.  Nothing happens if the
+ * transaction aborts.
  *
  * A wake-up that finds no idle worker is kept as a pending wake-up; a
  * worker that finds no job consumes one before going idle, so a job
@@ -295,24 +296,36 @@ ensure_callback(void)
 }
 
 /*
+ * gw_wake_at_commit: at commit, wake "due" idle workers and set a timer for
+ * first_future, the earliest run_at of "future" jobs; more than one future
+ * job makes the supervisor look for the others in the table.
+ */
+void
+gw_wake_at_commit(int due, TimestampTz first_future, int future)
+{
+	if (gw_shared == NULL)
+		return;
+	ensure_callback();
+	pending_due += Max(due, 0);
+	if (future > 0)
+	{
+		pending_first_future = Min(pending_first_future, first_future);
+		pending_future += future;
+	}
+}
+
+/*
  * graphile_worker._wake_at_commit(due integer, first_future timestamptz,
- * future integer): at commit, wake "due" idle workers and set a timer for
- * first_future; more than one future job makes the supervisor look for the
- * others in the table.
+ * future integer): gw_wake_at_commit for add_jobs; NULL means none.
  */
 Datum
 gw_sql_wake_at_commit(PG_FUNCTION_ARGS)
 {
-	if (gw_shared == NULL)
-		PG_RETURN_VOID();
-	ensure_callback();
-	if (!PG_ARGISNULL(0))
-		pending_due += Max(PG_GETARG_INT32(0), 0);
-	if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2) && PG_GETARG_INT32(2) > 0)
-	{
-		pending_first_future = Min(pending_first_future, PG_GETARG_TIMESTAMPTZ(1));
-		pending_future += PG_GETARG_INT32(2);
-	}
+	bool		has_future = !PG_ARGISNULL(1) && !PG_ARGISNULL(2);
+
+	gw_wake_at_commit(PG_ARGISNULL(0) ? 0 : PG_GETARG_INT32(0),
+					  has_future ? PG_GETARG_TIMESTAMPTZ(1) : DT_NOEND,
+					  has_future ? PG_GETARG_INT32(2) : 0);
 	PG_RETURN_VOID();
 }
 

@@ -1,6 +1,7 @@
 -- add_job: defaults, every argument, task and queue rows created on demand
 -- without consuming identity values (migration 20), flags as a jsonb set,
--- identifiers containing '/' and ':', and the row returned.
+-- identifiers containing '/' and ':', and the row returned, also after the
+-- extension is dropped and created again in the same session.
 CREATE EXTENSION IF NOT EXISTS graphile_worker;
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
@@ -59,4 +60,13 @@ SELECT run_at = now() AS run_at_now, flags FROM graphile_worker.add_job('t', run
 COMMIT;
 
 DROP VIEW q;
+DROP EXTENSION graphile_worker;
+
+-- in the same session, after the extension is created again and a column
+-- of the jobs table is dropped, add_job still inserts and returns the row
+CREATE EXTENSION graphile_worker;
+SELECT id, task_id, payload FROM graphile_worker.add_job('again', '{"n": 1}');
+ALTER TABLE graphile_worker._private_jobs ADD COLUMN scratch integer;
+ALTER TABLE graphile_worker._private_jobs DROP COLUMN scratch;
+SELECT id, task_id, payload, is_available FROM graphile_worker.add_job('again', '{"n": 2}', queue_name => 'again');
 DROP EXTENSION graphile_worker;

@@ -49,6 +49,16 @@ SELECT graphile_worker.add_job(repeat('i', 129));
 SELECT graphile_worker.add_jobs(ARRAY[('x', NULL, NULL, NULL, NULL, NULL, NULL, NULL), NULL]::graphile_worker.job_spec[]);
 SELECT graphile_worker.add_job('x', flags => ARRAY['a', NULL]);
 SELECT graphile_worker.add_job('x', priority => 40000);
+SELECT graphile_worker.add_job(NULL);
+SELECT graphile_worker.add_job(NULL, '{}');
+SELECT graphile_worker.add_job('');
+SELECT graphile_worker.add_job('x', queue_name => repeat('q', 129));
+SELECT graphile_worker.add_job('x', max_attempts => 0);
+-- the first error wins: job_key_mode, then max_attempts and priority, then
+-- the identifier
+SELECT graphile_worker.add_job('', job_key_mode => 'bogus', max_attempts => 0);
+SELECT graphile_worker.add_job('', max_attempts => 0, priority => 40000);
+SELECT graphile_worker.add_job('', priority => 40000);
 SELECT counts();
 
 -- the limits themselves are accepted

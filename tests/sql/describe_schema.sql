@@ -2,6 +2,8 @@
 -- shape as Graphile Worker sees it (tables, columns, constraints, indexes,
 -- sequences, view, type, public function signatures, RLS, migrations).
 -- Two databases whose descriptions are equal are interchangeable for Node.
+-- A function's language is not part of it (add_job is C here, PL/pgSQL in
+-- Node's schema).
 SELECT 'column ' || c.relname || '.' || a.attnum || ' ' || a.attname || ' '
        || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
@@ -52,11 +54,10 @@ UNION ALL
 SELECT 'view jobs ' || pg_get_viewdef('graphile_worker.jobs'::regclass)
 UNION ALL
 SELECT 'function ' || p.proname || '(' || pg_get_function_arguments(p.oid) || ') returns '
-       || pg_get_function_result(p.oid) || ' ' || l.lanname
+       || pg_get_function_result(p.oid)
        || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END
        || ' volatility ' || p.provolatile::text
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-  JOIN pg_language l ON l.oid = p.prolang
  WHERE n.nspname = 'graphile_worker'
    AND p.proname IN ('add_job', 'add_jobs', 'remove_job', 'complete_jobs',
                      'permanently_fail_jobs', 'reschedule_jobs', 'force_unlock_workers')
