@@ -14,8 +14,8 @@
  *
  *	  The ticker runs in the supervisor (supervisor.c): when it starts it
  *	  back-fills as Node does at start-up, then fires each minute as it
- *	  begins, catching up minute by minute when late.  An error (say, a
- *	  handler's queue vanished) is logged and the minute retried with
+ *	  begins, catching up minute by minute when late.  An error (a lock or
+ *	  statement timeout, say) is logged and the minute retried with
  *	  backoff; the supervisor itself keeps running.
  *
  *-------------------------------------------------------------------------
