@@ -16,12 +16,16 @@
 #      sees the right payload, id, task, queue and attempt number and
 #      deletes them when done, while jobs for task identifiers Node does
 #      not know are left untouched, and no job or queue is left locked;
-#   e) none of this changes the schema's shape.
+#   e) none of this changes the schema's shape;
+#   f) with the same crontab entry in our crontab and in a Node worker's
+#      crontab file, a minute both race for is fired once, and the job
+#      has the payload Node gives cron jobs.
 # Skipped when node/npm are missing or the registry cannot be reached.
 use strict;
 use warnings;
 
 use File::Copy;
+use IPC::Run;
 use File::Path qw(make_path);
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
@@ -209,6 +213,73 @@ is(describe_schema($node, 'ext'), $ext_shape,
 	'ext: schema description unchanged after Node used it');
 is($node->safe_psql('ext', $ledger), $ledger_before,
 	'ext: migration ledger unchanged after Node used it');
+
+# --- f) cron: a Node worker with the same crontab entry fires no minute
+# twice, and its jobs look like ours -----------------------------------------
+# Both tickers race for each minute of the id "shared" (the supervisor of
+# ext and the Node worker in run mode); the task is one neither side has a
+# handler for, so every job added stays in the table.
+my $entry = q{* * * * * cron_shared ?id=shared {from: 'crontab'}};
+$node->safe_psql('ext', qq{SELECT graphile_worker.set_crontab(\$\$$entry\$\$)});
+open(my $fh, '>', "$scratch/crontab") or die "crontab: $!";
+print $fh "$entry\n";
+close $fh;
+my $since = $node->safe_psql('ext', 'SELECT now()');
+my ($node_out, $node_err) = ('', '');
+my $worker = IPC::Run::start(
+	[ $gw_bin, '--crontab', "$scratch/crontab" ],
+	'>', \$node_out, '2>', \$node_err,
+	init => sub {
+		chdir $scratch;
+		my $env = pg_env($node, 'ext');
+		$ENV{$_} = $env->{$_} for keys %$env;
+		delete $ENV{DATABASE_URL};
+		delete $ENV{GRAPHILE_WORKER_SCHEMA};
+		$ENV{NODE_NO_WARNINGS} = '1';
+	});
+# the Node worker is up once it has registered the id (a minute boundary
+# may already have passed meanwhile: that minute is not counted)
+$node->poll_query_until('ext', q{
+SELECT count(*) > 0 FROM pg_stat_activity
+ WHERE datname = 'ext' AND application_name <> 'psql' AND backend_type = 'client backend'
+   AND query ILIKE '%LISTEN%'})
+  or diag('the Node worker did not LISTEN');
+my $up = $node->safe_psql('ext', 'SELECT now()');
+# wait for the first minute boundary after both were up, plus 3 s
+$node->poll_query_until('ext', qq{
+SELECT now() >= date_trunc('minute', '$up'::timestamptz) + interval '1 minute 3 s'})
+  or die 'clock';
+$worker->signal('TERM');
+$worker->finish;
+my $minute = $node->safe_psql('ext',
+	qq{SELECT date_trunc('minute', '$up'::timestamptz) + interval '1 minute'});
+is( $node->safe_psql(
+		'ext', qq{
+SELECT count(*),
+       bool_and(p.payload::jsonb = jsonb_build_object('from', 'crontab', '_cron',
+         jsonb_build_object('ts', to_char(p.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                            'backfilled', false)))
+  FROM graphile_worker._private_jobs p
+  JOIN graphile_worker._private_tasks t ON t.id = p.task_id
+ WHERE t.identifier = 'cron_shared' AND p.run_at = '$minute'}),
+	'1|t',
+	'f) the minute both tickers raced for has one job, with the payload Node would give it');
+is( $node->safe_psql(
+		'ext', qq{
+SELECT count(*) = count(DISTINCT p.run_at)
+  FROM graphile_worker._private_jobs p
+  JOIN graphile_worker._private_tasks t ON t.id = p.task_id
+ WHERE t.identifier = 'cron_shared'}),
+	't', 'f) no minute fired twice');
+is($node->safe_psql('ext', q{
+SELECT last_execution FROM graphile_worker._private_known_crontabs WHERE identifier = 'shared'}),
+	$node->safe_psql('ext', qq{SELECT '$minute'::timestamptz}),
+	'f) the id last fired at that minute');
+diag('the minute was fired by '
+	  . ($node->safe_psql('ext', qq~
+SELECT CASE WHEN p.payload::text LIKE '{"from":"crontab"%' THEN 'Node' ELSE 'our supervisor' END
+  FROM graphile_worker._private_jobs p JOIN graphile_worker._private_tasks t ON t.id = p.task_id
+ WHERE t.identifier = 'cron_shared' AND p.run_at = '$minute'~)));
 
 $node->stop;
 done_testing();
