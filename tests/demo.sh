@@ -130,4 +130,15 @@ SELECT (SELECT count(*) FROM outbox) AS emails_sent,
 SELECT id, task_identifier, attempts, max_attempts, replace(last_error, E'\n', ' | ') AS last_error
   FROM graphile_worker.jobs WHERE attempts >= max_attempts ORDER BY id LIMIT 5;
 SQL
+echo "== a crontab: recurring jobs in the database, with time zones"
+psql_demo <<'SQL'
+SELECT graphile_worker.set_crontab($$
+# m h dom mon dow task           options                      payload
+0   4 *   *   *   send_email     ?id=daily_digest&max=3       {to: 'digest@example.com'}
+*/15 9-17 * * 1-5 c_log          ?tz=Europe/Paris&fill=1h
+30  2 *   *   *   ledger_append  ?tz=America/New_York&queue=ledger
+$$) AS entries;
+SELECT id, task_identifier, schedule, time_zone, fill, next_run_at
+  FROM graphile_worker.crontab ORDER BY line;
+SQL
 echo "== stopping and removing the cluster"
