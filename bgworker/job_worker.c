@@ -125,9 +125,14 @@ gw_disarm_job_timeout(void)
 	if (armed_timeout_ms > 0)
 		disable_timeout(job_timeout_id, false);
 	armed_timeout_ms = 0;
-	/* a timeout that fired as the handler returned cancels nothing */
-	if (!shutdown_requested)
-		QueryCancelPending = false;
+
+	/*
+	 * A cancel aimed at the handler (its timeout, or a SIGTERM, maybe a
+	 * second one, that came as it returned or failed) must not cancel what
+	 * follows: completing the batch, or giving the job back.  Shutdown goes
+	 * on through shutdown_requested.
+	 */
+	QueryCancelPending = false;
 }
 
 static void

@@ -54,6 +54,10 @@
 #      new pid), the long job is given back (unlocked with attempts 0, or
 #      already claimed again with attempts 1) with last_error NULL, and
 #      completes with its handler seeing attempts 1; no crash, no release.
+#   8. pg_ctl stop -m fast while a C handler holds interrupts off (as C
+#      code that never checks for interrupts): the job completes before
+#      the worker exits (row gone, its write committed once after the
+#      restart); no cancel, no release by the sweep, no crash.
 use strict;
 use warnings;
 
@@ -509,6 +513,34 @@ for my $mode ('fast', 'smart')
 	is(count_lines($log, $crash_line), 0, "$s: log: no 'terminated by signal' line");
 	unlike($log, qr/died while running/, "$s: log: no 'died while running'");
 	unlike($log, $release_line, "$s: log: the sweep released nothing");
+}
+
+# --- 8. fast stop while a handler cannot be interrupted ---------------------
+# The SIGTERM comes while the handler holds interrupts off; it returns
+# normally afterwards.  Its job completes (its write committed), the
+# cancel meant for it does not cancel the completion, and the worker exits.
+{
+	my $s = '8 (pg_ctl stop -m fast, handler holding interrupts)';
+	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	sql(q{
+CREATE TABLE IF NOT EXISTS public.c_handler_log (payload jsonb);
+CREATE OR REPLACE FUNCTION graphile_worker_tasks.c_hold(payload jsonb) RETURNS void
+	AS 'gw_example_handlers', 'gw_example_hold' LANGUAGE C STRICT;});
+	my $off = -s $node->logfile;
+	my $hold = sql(q{SELECT id FROM graphile_worker.add_job('c_hold', '{"ms": 1500, "tag": "s8"}')});
+	my ($out) = poll_value(
+		qq{SELECT count(*) FROM graphile_worker.workers WHERE job_id = $hold AND state = 'busy'}, '1');
+	is($out, '1', "$s: the job $hold is running");
+	$node->stop('fast');
+	$node->start;
+	is(sql(qq{SELECT count(*) FROM graphile_worker.jobs WHERE id = $hold}), '0',
+		"$s: after the restart the job is gone: it completed before the worker exited");
+	is(sql(q{SELECT count(*) FROM public.c_handler_log WHERE payload->>'tag' = 's8'}), '1',
+		"$s: its handler's write was committed with it, once");
+	my $log = slurp_file($node->logfile, $off);
+	is(count_lines($log, $crash_line), 0, "$s: log: no 'terminated by signal' line");
+	unlike($log, $release_line, "$s: log: the sweep released nothing");
+	unlike($log, qr/canceling statement due to user request/, "$s: log: nothing was cancelled");
 }
 
 # --- The whole run ------------------------------------------------------------
