@@ -149,13 +149,18 @@ static SPIPlanPtr return_plan = NULL;
 static SPIPlanPtr complete_plan = NULL;
 static SPIPlanPtr fail_plan = NULL;
 
-/* gw_prepare_once prepares sql into *plan the first time, and keeps it. */
+/*
+ * gw_prepare_once prepares sql into *plan the first time, and keeps it.  The
+ * plan is generic from the start: these statements run again and again,
+ * and a custom plan would cost more to make than to run.
+ */
 SPIPlanPtr
 gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes,
+										   CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -243,9 +248,6 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 	/* the disabled paths' cost would otherwise make the plan look worth JIT */
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	/* one plan for every claim: planning would cost more than running */
-	(void) set_config_option("plan_cache_mode", "force_generic_plan", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	ret = SPI_execute_plan(gw_prepare_once(&claim_plan, claim_sql, 4, argtypes),
 						   args, nulls, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);

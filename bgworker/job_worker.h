@@ -29,8 +29,6 @@ typedef struct GwJob
 } GwJob;
 
 /* claim.c */
-extern SPIPlanPtr gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs,
-								  Oid *argtypes);
 extern int	gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs);
 extern void gw_complete_jobs(int64 *ids, int n, const char *worker_id);
 extern void gw_return_job(GwJob *job, const char *worker_id);

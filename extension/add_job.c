@@ -122,28 +122,6 @@ typedef struct AddJobCache
 	FmgrInfo	keyed;			/* graphile_worker._add_job_keyed */
 } AddJobCache;
 
-/*
- * prepare_once prepares sql into *plan the first time and keeps it.  The
- * plan is generic from the start: a custom plan would cost more to make
- * than to run.
- */
-static SPIPlanPtr
-prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes,
-										   CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
-
 static AddJobCache *
 get_cache(FunctionCallInfo fcinfo)
 {
@@ -427,16 +405,16 @@ gw_sql_add_job(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (run_insert(prepare_once(&insert_job_plan, insert_job_sql, 7, job_types),
+	if (run_insert(gw_prepare_once(&insert_job_plan, insert_job_sql, 7, job_types),
 				   values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 	{
 		/* a new task or queue: create what is missing, then insert again */
 		Oid			name_type[1] = {TEXTOID};
 
-		run_insert(prepare_once(&insert_task_plan, insert_task_sql, 1, name_type),
+		run_insert(gw_prepare_once(&insert_task_plan, insert_task_sql, 1, name_type),
 				   &values[0], &nulls[0], SPI_OK_INSERT);
 		if (!PG_ARGISNULL(ARG_QUEUE_NAME))
-			run_insert(prepare_once(&insert_queue_plan, insert_queue_sql, 1,
+			run_insert(gw_prepare_once(&insert_queue_plan, insert_queue_sql, 1,
 									name_type),
 					   &values[2], &nulls[2], SPI_OK_INSERT);
 		if (run_insert(insert_job_plan, values, nulls,

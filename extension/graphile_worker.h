@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 
@@ -136,5 +137,9 @@ extern PGDLLEXPORT void gw_launcher_main(Datum arg);
 extern PGDLLEXPORT void gw_supervisor_main(Datum arg);
 extern PGDLLEXPORT void gw_job_worker_main(Datum arg);
 extern void gw_sweep(Oid dboid);
+
+/* claim.c: kept SPI plans, shared by every file that runs SQL from C */
+extern SPIPlanPtr gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs,
+								  Oid *argtypes);
 
 #endif							/* GRAPHILE_WORKER_H */
