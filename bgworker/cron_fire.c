@@ -202,6 +202,30 @@ gw_cron_fire(GwCrontab *ct, int64 minute, bool backfilled, const bool *eligible)
 	return DatumGetInt64(count);
 }
 
+/*
+ * gw_cron_register_ids makes the crontab's ids that _private_known_crontabs
+ * does not have yet known since "since" (never fired).  SPI must be
+ * connected.
+ */
+void
+gw_cron_register_ids(GwCrontab *ct, TimestampTz since)
+{
+	char	  **ids = palloc(sizeof(char *) * Max(ct->nentries, 1));
+	Oid			types[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		args[2];
+
+	for (int i = 0; i < ct->nentries; i++)
+		ids[i] = (char *) ct->entries[i].id;
+	args[0] = text_array(ids, ct->nentries);
+	args[1] = TimestampTzGetDatum(since);
+	if (SPI_execute_with_args("INSERT INTO graphile_worker._private_known_crontabs"
+							  " (identifier, known_since)"
+							  " SELECT id, $2 FROM pg_catalog.unnest($1) AS id"
+							  " ON CONFLICT (identifier) DO NOTHING",
+							  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record crontab ids");
+}
+
 /* A known entry id's row of _private_known_crontabs. */
 typedef struct KnownRow
 {
@@ -228,15 +252,11 @@ gw_cron_backfill(TimestampTz start)
 	bool		any_fill = false;
 	int64		total = 0;
 	int64		first;
-	Oid			types[2] = {TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		args[2];
-	char	  **ids;
 
 	if (ct == NULL || ct->nentries == 0)
 		return 0;
 	known = palloc0(sizeof(KnownRow) * ct->nentries);
 	eligible = palloc0(sizeof(bool) * ct->nentries);
-	ids = palloc(sizeof(char *) * ct->nentries);
 
 	if (SPI_execute("SELECT identifier, COALESCE(last_execution, known_since)"
 					" FROM graphile_worker._private_known_crontabs", true, 0) != SPI_OK_SELECT)
@@ -263,7 +283,6 @@ gw_cron_backfill(TimestampTz start)
 	{
 		GwCronEntry *e = &ct->entries[i];
 
-		ids[i] = (char *) e->id;
 		if (known[i].found && e->fill_seconds > 0)
 		{
 			TimestampTz from = Max(start - e->fill_seconds * USECS_PER_SEC,
@@ -273,14 +292,7 @@ gw_cron_backfill(TimestampTz start)
 			any_fill = true;
 		}
 	}
-	args[0] = text_array(ids, ct->nentries);
-	args[1] = TimestampTzGetDatum(start);
-	if (SPI_execute_with_args("INSERT INTO graphile_worker._private_known_crontabs"
-							  " (identifier, known_since)"
-							  " SELECT id, $2 FROM pg_catalog.unnest($1) AS id"
-							  " ON CONFLICT (identifier) DO NOTHING",
-							  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record crontab ids");
+	gw_cron_register_ids(ct, start);
 	if (!any_fill)
 		return 0;
 

@@ -208,12 +208,8 @@ gw_sql_set_crontab(PG_FUNCTION_ARGS)
 {
 	char	   *src = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	GwCrontab  *ct = gw_crontab_parse(src);
-	Datum	   *ids = palloc(sizeof(Datum) * Max(ct->nentries, 1));
 	Oid			types[1] = {TEXTOID};
 	Datum		arg;
-
-	for (int i = 0; i < ct->nentries; i++)
-		ids[i] = CStringGetTextDatum(ct->entries[i].id);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -224,15 +220,7 @@ gw_sql_set_crontab(PG_FUNCTION_ARGS)
 							  " SET crontab = excluded.crontab, updated_at = pg_catalog.now()",
 							  1, types, &arg, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the crontab");
-	types[0] = TEXTARRAYOID;
-	arg = PointerGetDatum(construct_array(ids, ct->nentries, TEXTOID, -1, false,
-										  TYPALIGN_INT));
-	if (SPI_execute_with_args(
-							  "INSERT INTO graphile_worker._private_known_crontabs (identifier, known_since)"
-							  " SELECT id, pg_catalog.now() FROM pg_catalog.unnest($1) AS id"
-							  " ON CONFLICT (identifier) DO NOTHING",
-							  1, types, &arg, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record the crontab's ids");
+	gw_cron_register_ids(ct, GetCurrentTransactionStartTimestamp());
 	SPI_finish();
 	PG_RETURN_INT32(ct->nentries);
 }

@@ -32,6 +32,7 @@ extern int64 gw_cron_minute_of(TimestampTz t);
 extern TimestampTz gw_cron_minute_start(int64 minute);
 
 /* cron_fire.c */
+extern void gw_cron_register_ids(GwCrontab *crontab, TimestampTz since);
 extern int64 gw_cron_fire(GwCrontab *crontab, int64 minute, bool backfilled,
 						  const bool *eligible);
 extern int64 gw_cron_backfill(TimestampTz start);
