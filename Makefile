@@ -31,7 +31,8 @@ OBJS = \
 	bgworker/cron_schedule.o \
 	bgworker/cron_fire.o
 
-DATA = extension/graphile_worker--0.1.0.sql
+DATA = extension/graphile_worker--0.1.0.sql \
+	extension/graphile_worker--0.1.0--0.2.0.sql
 PGFILEDESC = "graphile_worker - Graphile Worker job queue in PostgreSQL"
 
 PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker
