@@ -11,6 +11,7 @@
 EXTENSION = graphile_worker
 MODULE_big = graphile_worker
 OBJS = \
+	extension/xact.o \
 	extension/graphile_worker.o \
 	extension/guc.o \
 	extension/shmem.o \
@@ -22,6 +23,7 @@ OBJS = \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \
+	bgworker/job_runner.o \
 	bgworker/claim.o \
 	bgworker/handler.o \
 	bgworker/recovery.o \

@@ -40,14 +40,22 @@
 #include "graphile_worker.h"
 #include "job_worker.h"
 
+/* Payload bytes (as stored) claimed in one batch at most, but one job. */
+#define GW_CLAIM_MAX_BYTES (16 * 1024 * 1024)
+
 /*
  * $1 worker id, $2 task identifiers with a handler, $3 forbidden flags (or
- * NULL), $4 how many jobs at most.  The result starts with the columns of
- * the graphile_worker.jobs view, in order, then payload.
+ * NULL), $4 how many jobs at most, $5 how many payload bytes (as stored) at
+ * most, but always one job.  The result starts with the columns of the
+ * graphile_worker.jobs view, in order, then payload.
+ *
+ * Rows that j_raw locks but the byte bound leaves out stay available: the
+ * row locks end with the claim's transaction.
  */
 static const char *const claim_sql =
 "WITH j_raw AS ("
-"  SELECT jobs.job_queue_id, jobs.priority, jobs.run_at, jobs.id"
+"  SELECT jobs.job_queue_id, jobs.priority, jobs.run_at, jobs.id,"
+"         pg_catalog.pg_column_size(jobs.payload) AS size"
 "    FROM graphile_worker._private_jobs AS jobs"
 "   WHERE jobs.is_available OPERATOR(pg_catalog.=) true"
 "     AND jobs.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
@@ -63,14 +71,20 @@ static const char *const claim_sql =
 "   ORDER BY jobs.priority, jobs.run_at"
 "   LIMIT $4"
 "     FOR UPDATE SKIP LOCKED"
-"), j AS ("
+"), j_one AS ("
 "  SELECT DISTINCT ON (j_raw.job_queue_id,"
 "                      CASE WHEN j_raw.job_queue_id IS NULL THEN j_raw.id END)"
-"         j_raw.job_queue_id, j_raw.id"
+"         j_raw.job_queue_id, j_raw.id, j_raw.priority, j_raw.run_at, j_raw.size"
 "    FROM j_raw"
 "   ORDER BY j_raw.job_queue_id,"
 "            CASE WHEN j_raw.job_queue_id IS NULL THEN j_raw.id END,"
 "            j_raw.priority, j_raw.run_at"
+"), j AS ("
+"  SELECT s.job_queue_id, s.id FROM ("
+"    SELECT j_one.job_queue_id, j_one.id, j_one.size,"
+"           pg_catalog.sum(j_one.size) OVER (ORDER BY j_one.priority, j_one.run_at, j_one.id) AS total"
+"      FROM j_one) AS s"
+"   WHERE s.total OPERATOR(pg_catalog.-) s.size OPERATOR(pg_catalog.<) $5::pg_catalog.int8"
 "), q AS ("
 "  UPDATE graphile_worker._private_job_queues AS job_queues"
 "     SET locked_by = $1::pg_catalog.text, locked_at = pg_catalog.now()"
@@ -128,11 +142,18 @@ static const char *const fail_sql =
 ")"
 "SELECT j.run_at, j.attempts OPERATOR(pg_catalog.>=) j.max_attempts FROM j";
 
-/* $1 job id, $2 worker id: give an unstarted or interrupted job back */
+/*
+ * $1 job id, $2 worker id, $3 its job_key when claimed: give an unstarted
+ * or interrupted job back.  A job whose key changed since (remove_job, or
+ * add_job replacing a running job, detached it and set attempts to
+ * max_attempts) is only unlocked: it must not run again.
+ */
 static const char *const return_sql =
 "WITH j AS ("
 "  UPDATE graphile_worker._private_jobs AS jobs"
-"     SET attempts = GREATEST(0::pg_catalog.int2, jobs.attempts OPERATOR(pg_catalog.-) 1::pg_catalog.int2),"
+"     SET attempts = CASE WHEN jobs.key IS NOT DISTINCT FROM $3::pg_catalog.text"
+"           THEN GREATEST(0::pg_catalog.int2, jobs.attempts OPERATOR(pg_catalog.-) 1::pg_catalog.int2)"
+"           ELSE jobs.attempts END,"
 "         locked_by = NULL, locked_at = NULL"
 "   WHERE jobs.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
 "     AND jobs.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text"
@@ -148,27 +169,6 @@ static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr return_plan = NULL;
 static SPIPlanPtr complete_plan = NULL;
 static SPIPlanPtr fail_plan = NULL;
-
-/*
- * gw_prepare_once prepares sql into *plan the first time, and keeps it.  The
- * plan is generic from the start: these statements run again and again,
- * and a custom plan would cost more to make than to run.
- */
-SPIPlanPtr
-gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes,
-										   CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
 
 /* The forbidden flags setting as a text[] datum, or NULL if empty. */
 static bool
@@ -196,10 +196,10 @@ compare_jobs(const void *a, const void *b)
 {
 	const GwJob *x = (const GwJob *) a;
 	const GwJob *y = (const GwJob *) b;
-	int16		px = DatumGetInt16(x->row_values[3]);
-	int16		py = DatumGetInt16(y->row_values[3]);
-	TimestampTz rx = DatumGetTimestampTz(x->row_values[4]);
-	TimestampTz ry = DatumGetTimestampTz(y->row_values[4]);
+	int16		px = DatumGetInt16(x->row_values[GW_JOBS_COL_PRIORITY]);
+	int16		py = DatumGetInt16(y->row_values[GW_JOBS_COL_PRIORITY]);
+	TimestampTz rx = DatumGetTimestampTz(x->row_values[GW_JOBS_COL_RUN_AT]);
+	TimestampTz ry = DatumGetTimestampTz(y->row_values[GW_JOBS_COL_RUN_AT]);
 
 	if (px != py)
 		return px < py ? -1 : 1;
@@ -210,22 +210,23 @@ compare_jobs(const void *a, const void *b)
 
 /*
  * gw_claim_jobs claims up to limit jobs for worker_id and returns them in
- * *jobs, allocated in the caller's memory context (which must outlive the
- * transaction).  Returns how many were claimed.
+ * *jobs, allocated in cxt (which must outlive the transaction), in the
+ * order to run them.  Returns how many were claimed.  The caller is
+ * connected to SPI in a transaction.
  */
 int
-gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
+gw_claim_jobs(const char *worker_id, int limit, MemoryContext cxt, GwJob **jobs)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	MemoryContext caller_cxt = CurrentMemoryContext;
+	Oid			argtypes[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, INT8OID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	int			nidentifiers;
 	int			ret;
 	int			n;
 	int			save_nestlevel;
 	GwJob	   *result;
 
+	*jobs = NULL;
 	args[1] = gw_handler_identifiers(&nidentifiers);
 	if (nidentifiers == 0)
 		return 0;
@@ -233,6 +234,7 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 	if (!forbidden_flags_datum(&args[2]))
 		nulls[2] = 'n';
 	args[3] = Int32GetDatum(limit);
+	args[4] = Int64GetDatum(GW_CLAIM_MAX_BYTES);
 
 	/*
 	 * The claim must walk jobs_main_index in (priority, run_at) order and
@@ -248,20 +250,20 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 	/* the disabled paths' cost would otherwise make the plan look worth JIT */
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_plan(gw_prepare_once(&claim_plan, claim_sql, 4, argtypes),
+	ret = SPI_execute_plan(gw_prepare_once(&claim_plan, claim_sql, 5, argtypes),
 						   args, nulls, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "claiming jobs failed: %s", SPI_result_code_string(ret));
 
 	n = (int) SPI_processed;
-	result = MemoryContextAllocZero(caller_cxt, sizeof(GwJob) * Max(n, 1));
+	result = MemoryContextAllocZero(cxt, sizeof(GwJob) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		GwJob	   *job = &result[i];
-		MemoryContext spi_cxt = MemoryContextSwitchTo(caller_cxt);
+		MemoryContext spi_cxt = MemoryContextSwitchTo(cxt);
 		bool		isnull;
 
 		for (int col = 0; col < GW_JOBS_VIEW_NATTS; col++)
@@ -273,10 +275,11 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 				datumCopy(v, att->attbyval, att->attlen);
 		}
 		job->id = DatumGetInt64(job->row_values[0]);
-		job->has_queue = !job->row_nulls[1];
 		job->task_identifier = TextDatumGetCString(job->row_values[2]);
+		/* as stored: a TOAST pointer stays one until the job runs */
 		job->payload = datumCopy(SPI_getbinval(tup, desc, GW_JOBS_VIEW_NATTS + 1, &isnull),
 								 false, -1);
+		job->outcome = GW_JOB_PENDING;
 		MemoryContextSwitchTo(spi_cxt);
 	}
 	/* run them in the queue's order (UPDATE ... RETURNING has none) */
@@ -286,23 +289,25 @@ gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs)
 }
 
 /*
- * gw_complete_jobs deletes the jobs that ran successfully and unlocks their
- * queues, in the transaction of their handlers' writes.
+ * gw_complete_jobs deletes the jobs of jobs[0..n-1] that succeeded and
+ * unlocks their queues, in the transaction of their handlers' writes.
  */
 void
-gw_complete_jobs(int64 *ids, int n, const char *worker_id)
+gw_complete_jobs(GwJob **jobs, int n, const char *worker_id)
 {
 	Oid			argtypes[2] = {INT8ARRAYOID, TEXTOID};
 	Datum		args[2];
 	Datum	   *elems;
+	int			ndone = 0;
 	int			ret;
 
-	if (n == 0)
-		return;
-	elems = palloc(sizeof(Datum) * n);
+	elems = palloc(sizeof(Datum) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+		if (jobs[i]->outcome == GW_JOB_SUCCEEDED)
+			elems[ndone++] = Int64GetDatum(jobs[i]->id);
+	if (ndone == 0)
+		return;
+	args[0] = PointerGetDatum(construct_array(elems, ndone, INT8OID, sizeof(int64),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = CStringGetTextDatum(worker_id);
 	ret = SPI_execute_plan(gw_prepare_once(&complete_plan, complete_sql, 2, argtypes),
@@ -343,20 +348,25 @@ gw_fail_job(GwJob *job, const char *worker_id, const char *message,
 }
 
 /*
- * gw_return_job gives back a job this worker claimed but did not finish
- * because the server is shutting down: the attempt is not counted.
+ * gw_return_job gives back a job this worker claimed but did not run, or
+ * whose run a shutdown or a command of ours interrupted: the attempt is not
+ * counted (unless the job was detached meanwhile, see return_sql).
  */
 void
 gw_return_job(GwJob *job, const char *worker_id)
 {
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	int			ret;
 
 	args[0] = Int64GetDatum(job->id);
 	args[1] = CStringGetTextDatum(worker_id);
-	ret = SPI_execute_plan(gw_prepare_once(&return_plan, return_sql, 2, argtypes),
-						   args, NULL, false, 0);
+	args[2] = job->row_values[GW_JOBS_COL_KEY];
+	if (job->row_nulls[GW_JOBS_COL_KEY])
+		nulls[2] = 'n';
+	ret = SPI_execute_plan(gw_prepare_once(&return_plan, return_sql, 3, argtypes),
+						   args, nulls, false, 0);
 	if (ret < 0)
 		elog(ERROR, "returning job %lld failed: %s", (long long) job->id,
 			 SPI_result_code_string(ret));

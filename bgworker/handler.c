@@ -52,7 +52,7 @@
 #include "graphile_worker.h"
 #include "job_worker.h"
 
-typedef struct GwHandler
+struct GwHandler
 {
 	NameData	identifier;		/* hash key: the function name */
 	Oid			fnoid;
@@ -60,9 +60,16 @@ typedef struct GwHandler
 	bool		takes_jsonb;
 	bool		takes_job;
 	int			timeout_ms;		/* its SET graphile_worker.job_timeout, or -1 */
+	bool		flinfo_ready;	/* flinfo is set up (on its first call) */
 	FmgrInfo	flinfo;
-} GwHandler;
+};
 
+/*
+ * The table lives in handler_cxt and is rebuilt only by
+ * gw_handler_identifiers, which a job worker calls in its claim
+ * transaction: entries found for the jobs of a batch stay valid until the
+ * worker claims again.  The syscache callbacks only mark it stale.
+ */
 static MemoryContext handler_cxt = NULL;
 static HTAB *handlers = NULL;
 static Datum identifiers = (Datum) 0;	/* text[] of the hash's keys */
@@ -220,7 +227,8 @@ rebuild_handlers(void)
 				!parse_int(TextDatumGetCString(t), &h->timeout_ms, GUC_UNIT_MS, NULL))
 				h->timeout_ms = -1;
 		}
-		fmgr_info_cxt(h->fnoid, &h->flinfo, handler_cxt);
+		/* set up at its first call, so a broken one fails only its jobs */
+		h->flinfo_ready = false;
 		names[nhandlers++] = CStringGetTextDatum(name);
 	}
 	identifiers = PointerGetDatum(construct_array(names, nhandlers, TEXTOID,
@@ -252,6 +260,92 @@ gw_handler_identifiers(int *count)
 }
 
 /*
+ * gw_handler_find returns the handler of task as of the latest
+ * gw_handler_identifiers, or NULL.  The result stays valid until the next
+ * call of gw_handler_identifiers.
+ */
+GwHandler *
+gw_handler_find(const char *task)
+{
+	NameData	key;
+
+	if (handlers == NULL || strlen(task) >= NAMEDATALEN)
+		return NULL;
+	namestrcpy(&key, task);
+	return hash_search(handlers, &key, HASH_FIND, NULL);
+}
+
+/* gw_handler_owner: the role a handler runs as (its function's owner). */
+Oid
+gw_handler_owner(const GwHandler *h)
+{
+	return h->owner;
+}
+
+/* gw_handler_timeout_ms: the handler's own job timeout, or -1. */
+int
+gw_handler_timeout_ms(const GwHandler *h)
+{
+	return h->timeout_ms;
+}
+
+/*
+ * gw_handler_call calls handler h for job, as the current user (the caller
+ * has switched to the owner), and returns what it returns.  Arguments are
+ * built in CurrentMemoryContext, which the caller resets after the job:
+ * the payload is detoasted there (one copy; for a jsonb handler the json
+ * text is converted and freed), the job row is formed there.  The function
+ * is looked up at its first call, so a handler whose library cannot be
+ * loaded fails its own jobs, not the claim.  Errors propagate: the caller
+ * runs this in the job's subtransaction.
+ */
+Datum
+gw_handler_call(GwHandler *h, GwJob *job, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(h->fnoid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no handler for task \"%s\"", job->task_identifier),
+				 errdetail("The handler function was dropped after the job was claimed.")));
+	if (gw_proc_aclcheck(h->fnoid, h->owner, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", get_func_name(h->fnoid)),
+				 errdetail("The owner of a task handler needs EXECUTE on it.")));
+	if (!h->flinfo_ready)
+	{
+		fmgr_info_cxt(h->fnoid, &h->flinfo, handler_cxt);
+		h->flinfo_ready = true;
+	}
+
+	InitFunctionCallInfoData(*fcinfo, &h->flinfo, h->takes_job ? 2 : 1,
+							 InvalidOid, NULL, NULL);
+	if (h->takes_jsonb)
+	{
+		char	   *json_text = TextDatumGetCString(job->payload);
+
+		fcinfo->args[0].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(json_text));
+		pfree(json_text);
+	}
+	else
+		fcinfo->args[0].value = PointerGetDatum(PG_DETOAST_DATUM(job->payload));
+	fcinfo->args[0].isnull = false;
+	if (h->takes_job)
+	{
+		HeapTuple	row = heap_form_tuple(jobs_desc, job->row_values, job->row_nulls);
+
+		fcinfo->args[1].value = HeapTupleGetDatum(row);
+		fcinfo->args[1].isnull = false;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/*
  * gw_format_error turns an error into last_error text: the message, then
  * DETAIL, HINT and CONTEXT lines when present.
  */
@@ -269,59 +363,4 @@ gw_format_error(ErrorData *edata)
 	if (edata->context)
 		appendStringInfo(&buf, "\nCONTEXT: %s", edata->context);
 	return buf.data;
-}
-
-/*
- * gw_call_handler runs the handler of job as the handler function's owner,
- * after checking that the owner may execute it.  Errors propagate: the
- * caller runs this in a subtransaction.
- */
-void
-gw_call_handler(GwJob *job)
-{
-	GwHandler  *h;
-	NameData	key;
-	Oid			save_userid;
-	int			save_sec_context;
-	LOCAL_FCINFO(fcinfo, 2);
-
-	if (!handlers_valid)
-		rebuild_handlers();
-	namestrcpy(&key, job->task_identifier);
-	h = handlers != NULL && strlen(job->task_identifier) < NAMEDATALEN ?
-		hash_search(handlers, &key, HASH_FIND, NULL) : NULL;
-	if (h == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("no handler for task \"%s\"", job->task_identifier),
-				 errdetail("The handler function was dropped after the job was claimed.")));
-
-	if (gw_proc_aclcheck(h->fnoid, h->owner, ACL_EXECUTE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for function %s", get_func_name(h->fnoid)),
-				 errdetail("The owner of a task handler needs EXECUTE on it.")));
-
-	InitFunctionCallInfoData(*fcinfo, &h->flinfo, h->takes_job ? 2 : 1,
-							 InvalidOid, NULL, NULL);
-	if (h->takes_jsonb)
-		fcinfo->args[0].value = DirectFunctionCall1(jsonb_in,
-													CStringGetDatum(TextDatumGetCString(job->payload)));
-	else
-		fcinfo->args[0].value = job->payload;
-	fcinfo->args[0].isnull = false;
-	if (h->takes_job)
-	{
-		HeapTuple	row = heap_form_tuple(jobs_desc, job->row_values, job->row_nulls);
-
-		fcinfo->args[1].value = HeapTupleGetDatum(row);
-		fcinfo->args[1].isnull = false;
-	}
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(h->owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	gw_arm_job_timeout(h->timeout_ms >= 0 ? h->timeout_ms : gw_job_timeout_ms);
-	(void) FunctionCallInvoke(fcinfo);
-	gw_disarm_job_timeout();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

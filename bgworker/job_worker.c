@@ -1,225 +1,319 @@
 /*-------------------------------------------------------------------------
  *
  * job_worker.c
- *	  The job worker process: claims due jobs and runs their handlers.
- *	  A supervisor keeps graphile_worker.concurrency of them per database.
+ *	  The job worker process: claims batches of due jobs and runs them.  A
+ *	  supervisor keeps graphile_worker.concurrency of them per database,
+ *	  each in a numbered slot (supervisor.c).
  *
  * Life of a batch (see the README's job life cycle):
  *  1. Claim, in its own transaction, committed before anything runs, so
- *	   the attempt counts even if the handler then crashes the server.
- *  2. Run, in one transaction: each job in its own subtransaction, where
- *	   the handler runs as its function's owner and, on success, the job is
- *	   deleted; so a job's own writes and its completion commit together.
- *	   On error the subtransaction rolls back and the failure (last_error,
- *	   backoff run_at, unlock) is written in the outer transaction.
+ *	   the attempt counts even if a handler then crashes the server.
+ *  2. Run the jobs of each handler owner in a transaction of their own:
+ *	   each job in its own subtransaction (job_runner.c); a failure is
+ *	   recorded in the same transaction, the successful jobs are deleted at
+ *	   its end, so a job's writes and its completion commit together.  A
+ *	   job that ran SET CONSTRAINTS ends its transaction early.
+ *  3. Should such a transaction fail as a whole (at commit, say), its jobs
+ *	   run again one per transaction, so that only the culprit fails, with
+ *	   its own error.
  *
- * Between batches the worker sleeps on its latch; wakeup.c sets it when a
- * transaction that added jobs commits, the supervisor sets it at a job's
- * run_at and every poll_interval.  Memory of a batch lives in a context
- * reset after each batch.
+ * Every claimed job is "finalized" once its completion, failure or return
+ * has committed.  Whatever ends the process before that (a FATAL error,
+ * such as the cancel grace running out) leaves the rest to the exit
+ * callback, which gives them back or fails them in a last transaction;
+ * if even that fails, the supervisor's sweep releases them (recovery.c).
  *
- * SIGTERM (shutdown, pg_terminate_backend, DROP DATABASE) is graceful: a
- * running handler is cancelled, its subtransaction rolls back, and the job
- * and any claimed job not yet started are given back without counting the
- * attempt, then the worker exits.  A handler running longer than its job
- * timeout is cancelled too, and the job fails with "job timed out".
+ * Memory: worker_cxt for the process's loop, batch_cxt for a batch's jobs
+ * and their errors (reset after each batch), job_cxt for one job's work
+ * (reset after each job).  Transactions are begun and ended by xact.c,
+ * which brings the caller's context back.
+ *
+ * Signals: SIGTERM stops the worker.  When the postmaster sent it (a
+ * shutdown) or a command of ours asked this worker to stop (DROP DATABASE,
+ * DROP EXTENSION, ...), the running job is given back without counting
+ * its attempt; otherwise (pg_terminate_backend) the attempt counts and the
+ * job fails with "worker was terminated while running this job".  SIGINT
+ * (pg_cancel_backend) cancels the running handler only.  Jobs not started
+ * yet are always given back.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "access/xact.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "graphile_worker.h"
 #include "job_worker.h"
 
 /*
- * Jobs claimed per statement and run in one transaction: as many as take
- * about GW_BATCH_TARGET_US by the measured average job time, at least 1,
- * at most GW_BATCH_MAX, or GW_BATCH_MAX_WRITING when handlers of the last
- * batch wrote: each writing handler takes a subtransaction id, a backend
- * caches 64 of them, and more would slow every snapshot in the server
- * while the transaction lasts.
+ * Jobs claimed per statement: as many as take about GW_BATCH_TARGET_US by
+ * the measured average job time, at least 1, at most GW_BATCH_MAX, or
+ * GW_BATCH_MAX_WRITING when handlers of the last batch wrote: each writing
+ * handler takes a subtransaction id, a backend caches 64 of them, and more
+ * would slow every snapshot in the server while the transaction lasts.
  */
 #define GW_BATCH_MAX 200
 #define GW_BATCH_MAX_WRITING 60
 #define GW_BATCH_TARGET_US 20000.0
 
 static bool last_batch_wrote = true;
-
 static double avg_job_us = GW_BATCH_TARGET_US;	/* moving average */
 
 static char worker_id[GW_WORKER_ID_LEN];
+static int	my_slot;
+static uint32 my_gen;
 
-/* Set by signal and timeout handlers. */
-static volatile sig_atomic_t shutdown_requested = false;
-static volatile sig_atomic_t in_handler = false;
-static volatile sig_atomic_t job_timed_out = false;
-static TimeoutId job_timeout_id;
-static int	armed_timeout_ms = 0;
+static MemoryContext worker_cxt = NULL;
+static MemoryContext batch_cxt = NULL;
+static MemoryContext job_cxt = NULL;
 
-/* Cancels the running handler, as a query cancel would. */
-static void
-cancel_handler(void)
+/* The current batch, for the exit callback. */
+static GwJob *batch_jobs = NULL;
+static int	batch_n = 0;
+static GwJob *running_job = NULL;
+
+/* What the supervisor tells a worker it starts (bgw_extra). */
+typedef struct GwWorkerStart
 {
-	if (in_handler)
-	{
-		InterruptPending = true;
-		QueryCancelPending = true;
-	}
-	SetLatch(MyLatch);
-}
+	int			slot;
+	uint32		gen;
+} GwWorkerStart;
 
+/*
+ * SIGTERM: who sent it decides whether the running job's attempt counts
+ * (see the file header).
+ */
 static void
-handle_sigterm(SIGNAL_ARGS)
+handle_sigterm(int signo, siginfo_t *info, void *context)
 {
 	int			save_errno = errno;
+	bool		ours = (info != NULL && info->si_pid == PostmasterPid) ||
+		(gw_my_proc != NULL && gw_my_proc->stop_requested);
 
-	shutdown_requested = true;
-	cancel_handler();
+	gw_runner_stop(ours ? GW_STOP_ADMIN : GW_STOP_TERMINATE);
 	errno = save_errno;
 }
 
 static void
-handle_job_timeout(void)
+handle_sigint(SIGNAL_ARGS)
 {
-	job_timed_out = true;
-	cancel_handler();
-}
+	int			save_errno = errno;
 
-/*
- * gw_arm_job_timeout is called right before a handler runs, with the
- * handler's job timeout (0: none).
- */
-void
-gw_arm_job_timeout(int timeout_ms)
-{
-	job_timed_out = false;
-	armed_timeout_ms = timeout_ms;
-	in_handler = true;
-	if (shutdown_requested)
-		cancel_handler();
-	if (timeout_ms > 0)
-		enable_timeout_after(job_timeout_id, timeout_ms);
-}
-
-/* gw_disarm_job_timeout is called when the handler returns or fails. */
-void
-gw_disarm_job_timeout(void)
-{
-	in_handler = false;
-	if (armed_timeout_ms > 0)
-		disable_timeout(job_timeout_id, false);
-	armed_timeout_ms = 0;
-
-	/*
-	 * A cancel aimed at the handler (its timeout, or a SIGTERM, maybe a
-	 * second one, that came as it returned or failed) must not cancel what
-	 * follows: completing the batch, or giving the job back.  Shutdown goes
-	 * on through shutdown_requested.
-	 */
-	QueryCancelPending = false;
+	gw_runner_cancel();
+	errno = save_errno;
 }
 
 static void
-begin_transaction(const char *activity)
+install_signals(void)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
+	struct sigaction act;
 
-static void
-commit_transaction(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGINT, handle_sigint);
+	memset(&act, 0, sizeof(act));
+	act.sa_sigaction = handle_sigterm;
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = SA_SIGINFO | SA_RESTART;
+	(void) sigaction(SIGTERM, &act, NULL);
 }
 
 /*
- * run_job runs one claimed job in a subtransaction of the current
- * transaction.  On failure it records the failure and returns false; on
- * success it returns true, sets *wrote if the handler wrote anything, and
- * the caller deletes the job in the same transaction (gw_complete_jobs).
+ * record_outcome writes what became of job in the current transaction:
+ * a failure (last_error, backoff), or its return.  Successful jobs are
+ * deleted together by gw_complete_jobs.
  */
-static bool
-run_job(GwJob *job, MemoryContext error_cxt, bool *wrote)
+static void
+record_outcome(GwJob *job)
 {
-	volatile bool ok = true;
+	switch (job->outcome)
+	{
+		case GW_JOB_FAILED:
+			{
+				bool		permanently;
+				TimestampTz retry_at = gw_fail_job(job, worker_id, job->error,
+												   &permanently);
 
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	char		activity[128];
+				if (retry_at != 0 && !permanently)
+					gw_add_timer(MyDatabaseId, retry_at);
+				break;
+			}
+		case GW_JOB_STOPPED:
+		case GW_JOB_PENDING:
+			gw_return_job(job, worker_id);
+			break;
+		case GW_JOB_SUCCEEDED:
+			break;
+	}
+}
 
-	snprintf(activity, sizeof(activity), "graphile_worker job %lld: %s",
-			 (long long) job->id, job->task_identifier);
-	gw_set_job(job->id, job->task_identifier);
-	pgstat_report_activity(STATE_RUNNING, activity);
+/*
+ * run_transactions runs jobs[0..n-1] that are not finalized yet, in as few
+ * transactions as it may: a new one after a job marked split_after, and
+ * after every job if one_per_txn.
+ */
+static void
+run_transactions(GwJob **jobs, int n, bool one_per_txn)
+{
+	int			i = 0;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
+	while (i < n)
+	{
+		GwJob	  **done = MemoryContextAlloc(batch_cxt, sizeof(GwJob *) * n);
+		int			ndone = 0;
+
+		gw_xact_begin("graphile_worker: running jobs");
+		if (!gw_synchronous_commit)
+			(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+		for (; i < n; i++)
+		{
+			GwJob	   *job = jobs[i];
+
+			if (job->finalized)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			running_job = job;
+			gw_run_job(job, job_cxt, batch_cxt);
+			running_job = NULL;
+			record_outcome(job);
+			done[ndone++] = job;
+			if (one_per_txn || job->split_after)
+			{
+				i++;
+				break;
+			}
+		}
+		gw_complete_jobs(done, ndone, worker_id);
+		gw_xact_commit();
+		for (int k = 0; k < ndone; k++)
+			done[k]->finalized = true;
+		gw_set_job(0, NULL);
+	}
+}
+
+/*
+ * run_alone runs one job in a transaction of its own.  If that transaction
+ * fails as a whole, the job fails with that error, recorded in another
+ * transaction (an error there ends the worker: the exit callback and the
+ * sweep take over).
+ */
+static void
+run_alone(GwJob *job)
+{
 	PG_TRY();
 	{
-		gw_call_handler(job);
-		*wrote = TransactionIdIsValid(GetCurrentTransactionIdIfAny());
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		run_transactions(&job, 1, true);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		TimestampTz retry_at;
 		bool		permanently;
+		char	   *message;
 
-		int			timeout_ms = armed_timeout_ms;
-
-		ok = false;
-		gw_disarm_job_timeout();
-		MemoryContextSwitchTo(error_cxt);
+		running_job = NULL;
+		MemoryContextSwitchTo(batch_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		gw_xact_abort(worker_cxt);
+		message = gw_format_error(edata);
+		ereport(WARNING,
+				(errmsg("graphile_worker job %lld failed as its transaction ended: %s",
+						(long long) job->id, edata->message)));
+		MemoryContextSwitchTo(worker_cxt);
 
-		if (shutdown_requested && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		gw_xact_begin("graphile_worker: recording a failed job");
+		if (job->outcome == GW_JOB_STOPPED)
 			gw_return_job(job, worker_id);
 		else
-		{
-			char	   *message = gw_format_error(edata);
-
-			if (job_timed_out && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				message = psprintf("job timed out after %d ms%s%s", timeout_ms,
-								   edata->context ? "\nCONTEXT: " : "",
-								   edata->context ? edata->context : "");
-			retry_at = gw_fail_job(job, worker_id, message, &permanently);
-			if (retry_at != 0 && !permanently)
-				gw_add_timer(MyDatabaseId, retry_at);
-		}
-		FreeErrorData(edata);
+			(void) gw_fail_job(job, worker_id, message, &permanently);
+		gw_xact_commit();
+		job->finalized = true;
 	}
 	PG_END_TRY();
-	return ok;
+}
+
+/*
+ * run_segment runs the jobs of one owner.  If their transaction fails as a
+ * whole, everything it did is gone: each job not finalized runs again in a
+ * transaction of its own.
+ */
+static void
+run_segment(GwJob **jobs, int n)
+{
+	PG_TRY();
+	{
+		run_transactions(jobs, n, false);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		running_job = NULL;
+		MemoryContextSwitchTo(batch_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		gw_xact_abort(worker_cxt);
+		ereport(WARNING,
+				(errmsg("graphile_worker could not commit a batch of jobs: %s",
+						edata->message),
+				 errdetail("Its jobs run again, one per transaction.")));
+		for (int i = 0; i < n; i++)
+		{
+			if (jobs[i]->finalized)
+				continue;
+			jobs[i]->error = NULL;
+			if (jobs[i]->outcome != GW_JOB_STOPPED)
+				jobs[i]->outcome = GW_JOB_PENDING;
+			run_alone(jobs[i]);
+		}
+	}
+	PG_END_TRY();
+}
+
+/*
+ * run_by_owner runs the claimed jobs grouped by the owner of their handler
+ * (in claim order within an owner), one group at a time.
+ */
+static void
+run_by_owner(GwJob *jobs, int n)
+{
+	GwJob	  **group = MemoryContextAlloc(batch_cxt, sizeof(GwJob *) * n);
+	bool	   *taken = MemoryContextAllocZero(batch_cxt, sizeof(bool) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		Oid			owner;
+		int			m = 0;
+
+		if (taken[i])
+			continue;
+		owner = jobs[i].handler ? gw_handler_owner(jobs[i].handler) : InvalidOid;
+		for (int k = i; k < n; k++)
+		{
+			Oid			o = jobs[k].handler ? gw_handler_owner(jobs[k].handler) : InvalidOid;
+
+			if (!taken[k] && o == owner)
+			{
+				taken[k] = true;
+				group[m++] = &jobs[k];
+			}
+		}
+		run_segment(group, m);
+	}
 }
 
 /*
@@ -227,98 +321,109 @@ run_job(GwJob *job, MemoryContext error_cxt, bool *wrote)
  * claimed.
  */
 static int
-run_batch(MemoryContext batch_cxt)
+run_batch(void)
 {
 	GwJob	   *jobs;
-	int64	   *done;
-	int			ndone = 0;
-	int			nwrote = 0;
 	int			n;
+	int			nwrote = 0;
 	int			limit;
-	MemoryContext oldcxt;
 	TimestampTz started;
 
+	Assert(CurrentMemoryContext == worker_cxt);
 	limit = (int) Max(1.0, Min((double) (last_batch_wrote ? GW_BATCH_MAX_WRITING : GW_BATCH_MAX),
 							   GW_BATCH_TARGET_US / avg_job_us));
-	begin_transaction("graphile_worker: claiming jobs");
-	oldcxt = MemoryContextSwitchTo(batch_cxt);
-	n = gw_claim_jobs(worker_id, limit, &jobs);
-	done = palloc(sizeof(int64) * Max(n, 1));
-	MemoryContextSwitchTo(oldcxt);
-	commit_transaction();
+	gw_xact_begin("graphile_worker: claiming jobs");
+	n = gw_claim_jobs(worker_id, limit, batch_cxt, &jobs);
+	for (int i = 0; i < n; i++)
+		jobs[i].handler = gw_handler_find(jobs[i].task_identifier);
+	gw_xact_commit();
+	Assert(CurrentMemoryContext == worker_cxt);
 	if (n == 0)
 		return 0;
+	batch_jobs = jobs;
+	batch_n = n;
 
 	/* there may be more: let another idle worker look too */
 	if (n == limit)
 		gw_wake_workers(MyDatabaseId, 1);
 
 	started = GetCurrentTimestamp();
-	begin_transaction("graphile_worker: running jobs");
-	if (!gw_synchronous_commit)
-		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	gw_runner_settings_for_batch();
+	run_by_owner(jobs, n);
+	Assert(CurrentMemoryContext == worker_cxt);
+
 	for (int i = 0; i < n; i++)
 	{
-		bool		wrote = false;
-
-		CHECK_FOR_INTERRUPTS();
-		if (shutdown_requested)
-			gw_return_job(&jobs[i], worker_id);
-		else if (run_job(&jobs[i], batch_cxt, &wrote))
-			done[ndone++] = jobs[i].id;
-		if (wrote)
+		Assert(jobs[i].finalized);
+		if (jobs[i].wrote)
 			nwrote++;
 	}
-	gw_complete_jobs(done, ndone, worker_id);
-	commit_transaction();
-	gw_set_job(0, NULL);
+	batch_jobs = NULL;
+	batch_n = 0;
 	last_batch_wrote = nwrote > 0;
-
 	avg_job_us = 0.8 * avg_job_us +
 		0.2 * ((double) (GetCurrentTimestamp() - started) / n);
 	return n;
 }
 
 /*
- * supervisor_alive says whether the supervisor that started this worker is
- * still running and not stopping.  A worker registered after its
- * supervisor told the others to stop (supervisor.c, stop_workers) learns
- * it here.
+ * exit_callback: jobs of the batch not finalized when the process exits
+ * (a FATAL error, e.g. the cancel grace running out) are given back, or,
+ * for the job whose handler was running, failed with the reason.  An error
+ * here ends the callback; the supervisor's sweep then releases the jobs.
  */
-static bool
-supervisor_alive(void)
+static void
+exit_callback(int code, Datum arg)
 {
-	pid_t		supervisor = MyBgworkerEntry->bgw_notify_pid;
-	bool		alive = false;
+	int			pending = 0;
+	bool		refund;
+	const char *reason;
 
-	LWLockAcquire(gw_shared->lock, LW_SHARED);
-	for (int i = 0; i < gw_shared->nprocs; i++)
+	for (int i = 0; i < batch_n; i++)
+		if (!batch_jobs[i].finalized)
+			pending++;
+	if (pending == 0 || !PostmasterIsAlive())
+		return;
+
+	gw_xact_abort(worker_cxt);
+	reason = gw_runner_exit_reason(&refund);
+	gw_xact_begin("graphile_worker: releasing jobs at exit");
+	for (int i = 0; i < batch_n; i++)
 	{
-		GwProc	   *p = &gw_shared->procs[i];
+		GwJob	   *job = &batch_jobs[i];
+		bool		permanently;
 
-		if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->pid == supervisor &&
-			!p->stop_requested)
-			alive = true;
+		if (job->finalized)
+			continue;
+		if (job == running_job && !refund)
+			(void) gw_fail_job(job, worker_id,
+							   reason ? reason : "worker exited while running this job (see the server log)",
+							   &permanently);
+		else
+			gw_return_job(job, worker_id);
 	}
-	LWLockRelease(gw_shared->lock);
-	return alive;
+	gw_xact_commit();
+	batch_n = 0;
+	ereport(LOG,
+			(errmsg("graphile_worker job worker released %d claimed jobs as it exited",
+					pending)));
 }
 
 void
 gw_job_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	MemoryContext batch_cxt;
+	GwWorkerStart start;
 	GwWorkerId	id;
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, handle_sigterm);
+	install_signals();
 	/* a reload signalled before the handler was installed was lost */
 	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	job_timeout_id = RegisterTimeout(USER_TIMEOUT, handle_job_timeout);
+	memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof(start));
+	my_slot = start.slot;
+	my_gen = start.gen;
 
 	id.system_id = GetSystemIdentifier();
 	id.pid = (uint32_t) MyProcPid;
@@ -328,12 +433,18 @@ gw_job_worker_main(Datum arg)
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	strlcpy(gw_my_proc->worker_id, worker_id, GW_WORKER_ID_LEN);
 	LWLockRelease(gw_shared->lock);
-	if (!supervisor_alive())
-		proc_exit(0);
 
-	batch_cxt = AllocSetContextCreate(TopMemoryContext,
-									  "graphile_worker batch",
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "graphile_worker job worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	batch_cxt = AllocSetContextCreate(worker_cxt, "graphile_worker batch",
 									  ALLOCSET_DEFAULT_SIZES);
+	job_cxt = AllocSetContextCreate(worker_cxt, "graphile_worker job",
+									ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(worker_cxt);
+	gw_runner_init();
+	/* after gw_register_proc: runs before the entry is freed */
+	before_shmem_exit(exit_callback, (Datum) 0);
+
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -343,7 +454,8 @@ gw_job_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			gw_handlers_invalidate();
 		}
-		if (gw_my_proc->stop_requested || shutdown_requested)
+		if (gw_runner_stop_kind() != GW_STOP_NONE ||
+			!gw_worker_slot_current(dboid, my_slot, my_gen))
 			proc_exit(0);
 
 		if (!gw_paused)
@@ -351,7 +463,7 @@ gw_job_worker_main(Datum arg)
 			int			n;
 
 			gw_set_state(GW_STATE_BUSY);
-			n = run_batch(batch_cxt);
+			n = run_batch();
 			MemoryContextReset(batch_cxt);
 			if (n > 0 || gw_consume_pending_or_idle())
 				continue;

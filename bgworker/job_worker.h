@@ -1,8 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * job_worker.h
- *	  What the files of a job worker share: a claimed job, and the claim,
- *	  handler and run entry points.
+ *	  What the files of a job worker share: a claimed job, and the entry
+ *	  points of claim.c (the queue statements), handler.c (finding and
+ *	  calling handlers) and job_runner.c (running one job in isolation).
+ *
+ *	  job_worker.c (the process) calls the other three; job_runner.c calls
+ *	  handler.c; none calls back.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,21 +20,50 @@
 
 /* Columns of the graphile_worker.jobs view, in its order. */
 #define GW_JOBS_VIEW_NATTS 15
+/* Their positions used here */
+#define GW_JOBS_COL_PRIORITY 3
+#define GW_JOBS_COL_RUN_AT 4
+#define GW_JOBS_COL_KEY 10
 
-/* A claimed job, copied out of the claim transaction. */
+typedef struct GwHandler GwHandler;
+
+/* What became of a claimed job in the current transaction. */
+typedef enum GwJobOutcome
+{
+	GW_JOB_PENDING,				/* not run (yet) */
+	GW_JOB_SUCCEEDED,			/* its handler returned; delete it */
+	GW_JOB_FAILED,				/* its handler failed; error is set */
+	GW_JOB_STOPPED				/* cancelled by a stop of the worker */
+} GwJobOutcome;
+
+/*
+ * A claimed job.  Everything it points to lives in the batch's memory
+ * context (job_worker.c), but handler, which lives in handler.c's table
+ * until the next claim.
+ */
 typedef struct GwJob
 {
 	int64		id;
 	char	   *task_identifier;
-	bool		has_queue;
-	Datum		payload;		/* json */
+	Datum		payload;		/* json as stored: maybe compressed or a
+								 * TOAST pointer; detoasted only to run */
 	Datum		row_values[GW_JOBS_VIEW_NATTS];	/* a graphile_worker.jobs row */
 	bool		row_nulls[GW_JOBS_VIEW_NATTS];
+	GwHandler  *handler;		/* NULL: none any more */
+
+	GwJobOutcome outcome;
+	char	   *error;			/* last_error text of a failure */
+	bool		wrote;			/* its handler wrote something */
+	bool		split_after;	/* it changed transaction state (SET
+								 * CONSTRAINTS): commit before the next job */
+	bool		finalized;		/* its completion, failure or return has
+								 * committed: nothing more to do for it */
 } GwJob;
 
 /* claim.c */
-extern int	gw_claim_jobs(const char *worker_id, int limit, GwJob **jobs);
-extern void gw_complete_jobs(int64 *ids, int n, const char *worker_id);
+extern int	gw_claim_jobs(const char *worker_id, int limit, MemoryContext cxt,
+						  GwJob **jobs);
+extern void gw_complete_jobs(GwJob **jobs, int n, const char *worker_id);
 extern void gw_return_job(GwJob *job, const char *worker_id);
 extern TimestampTz gw_fail_job(GwJob *job, const char *worker_id,
 							   const char *message, bool *permanently);
@@ -38,11 +71,30 @@ extern TimestampTz gw_fail_job(GwJob *job, const char *worker_id,
 /* handler.c */
 extern Datum gw_handler_identifiers(int *count);
 extern void gw_handlers_invalidate(void);
-extern void gw_call_handler(GwJob *job);
-
-/* job_worker.c */
-extern void gw_arm_job_timeout(int timeout_ms);
-extern void gw_disarm_job_timeout(void);
+extern GwHandler *gw_handler_find(const char *task);
+extern Oid	gw_handler_owner(const GwHandler *h);
+extern int	gw_handler_timeout_ms(const GwHandler *h);
+extern Datum gw_handler_call(GwHandler *h, GwJob *job, bool *isnull);
 extern char *gw_format_error(ErrorData *edata);
+
+/* job_runner.c */
+
+/* Why the worker is being stopped; the order is of increasing weight. */
+typedef enum GwStopKind
+{
+	GW_STOP_NONE,
+	GW_STOP_TERMINATE,			/* pg_terminate_backend and the like: the
+								 * running job's attempt counts */
+	GW_STOP_ADMIN				/* server shutdown or a command of ours: the
+								 * running job is given back */
+} GwStopKind;
+
+extern void gw_runner_init(void);
+extern void gw_runner_stop(GwStopKind kind);
+extern void gw_runner_cancel(void);
+extern GwStopKind gw_runner_stop_kind(void);
+extern void gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt);
+extern void gw_runner_settings_for_batch(void);
+extern const char *gw_runner_exit_reason(bool *refund);
 
 #endif							/* GW_JOB_WORKER_H */

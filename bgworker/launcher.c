@@ -13,6 +13,8 @@
  * _extension_created) sets the database's recheck flag and the launcher's
  * latch.  A supervisor that exits otherwise is restarted with a back-off.
  * The launcher rescans every GW_LAUNCHER_RESCAN_MS for new databases.
+ * A launcher that restarted finds the supervisors of its predecessor in
+ * shared memory and leaves them be; a database never has two (shmem.c).
  *
  * Registered in _PG_init, never under pg_upgrade, started once recovery
  * has finished (so never on a hot standby, and at promotion).
@@ -167,6 +169,9 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 		}
 	}
 	if (l->handle != NULL)
+		return DT_NOEND;
+	/* one started by an earlier launcher (this one restarted) lives on */
+	if (gw_supervisor_running(l->dboid))
 		return DT_NOEND;
 
 	if (recheck)

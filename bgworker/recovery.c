@@ -281,12 +281,7 @@ gw_sweep(Oid dboid)
 
 	snprintf(pattern, sizeof(pattern), "gw-%016llx-%%", (unsigned long long) system_id);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "graphile_worker: sweeping locks of dead workers");
+	gw_xact_begin("graphile_worker: sweeping locks of dead workers");
 
 	released = release_our_dead(pattern, system_id, dboid, &live);
 	if (released > 0)
@@ -316,9 +311,5 @@ gw_sweep(Oid dboid)
 				(errmsg("graphile_worker removed %lld workers whose heartbeat is older than 5 minutes",
 						(long long) stale)));
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
+	gw_xact_commit();
 }

@@ -43,12 +43,19 @@
 #include "crontab.h"
 #include "graphile_worker.h"
 
-#define GW_MAX_WORKERS 256
-
-/* A job worker this supervisor started. */
+/*
+ * The job worker of a slot.  A worker is started for slot i with the
+ * slot's generation (GwDatabase.slot_gen[i]) and runs only while the
+ * generation is unchanged (gw_worker_slot_current); to stop it, the
+ * supervisor moves the generation on, and starts the slot's next worker
+ * only once that one has exited.  So a slot never has two workers, and a
+ * worker that had not registered yet when it was stopped leaves on its
+ * own.
+ */
 typedef struct SupervisedWorker
 {
 	BackgroundWorkerHandle *handle;
+	bool		stopping;		/* asked to stop; not exited yet */
 	int			failures;		/* unexpected exits in a row */
 	TimestampTz restart_at;		/* when to start it again after a failure */
 	TimestampTz started_at;
@@ -67,15 +74,33 @@ static const char *const future_jobs_sql =
 " ORDER BY jobs.run_at LIMIT " CppAsString2(GW_MAX_TIMERS);
 
 /*
+ * next_generation moves the generation of every slot of the database on
+ * (all < 0) or of one slot, so that its worker leaves.  Caller holds
+ * gw_shared->lock exclusively.
+ */
+static void
+next_generation_locked(int slot)
+{
+	GwDatabase *db = gw_find_database(my_dboid, false);
+
+	if (db == NULL)
+		return;
+	for (int i = 0; i < GW_MAX_WORKERS; i++)
+		if (slot < 0 || i == slot)
+			db->slot_gen[i]++;
+}
+
+/*
  * Tells our workers to stop after their current job.  The supervisor marks
  * itself stopping too, under the same lock, so that a worker registering
- * after this sees that it has no supervisor (gw_supervisor_alive).
+ * after this sees that it has no supervisor (gw_worker_slot_current).
  */
 static void
 stop_workers(int code, Datum arg)
 {
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	gw_my_proc->stop_requested = true;
+	next_generation_locked(-1);
 	for (int i = 0; i < gw_shared->nprocs; i++)
 	{
 		GwProc	   *p = &gw_shared->procs[i];
@@ -114,11 +139,23 @@ set_database_state(GwDbState state)
 }
 
 static bool
-start_worker(SupervisedWorker *w)
+start_worker(int slot, SupervisedWorker *w)
 {
 	BackgroundWorker bgw;
 	MemoryContext oldcxt;
 	bool		started;
+	struct
+	{
+		int			slot;
+		uint32		gen;
+	}			extra;
+	GwDatabase *db;
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db = gw_find_database(my_dboid, false);
+	extra.slot = slot;
+	extra.gen = db ? db->slot_gen[slot] : 0;
+	LWLockRelease(gw_shared->lock);
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -131,6 +168,8 @@ start_worker(SupervisedWorker *w)
 	strlcpy(bgw.bgw_type, "graphile_worker job worker", BGW_MAXLEN);
 	bgw.bgw_main_arg = ObjectIdGetDatum(my_dboid);
 	bgw.bgw_notify_pid = MyProcPid;
+	StaticAssertStmt(sizeof(extra) <= BGW_EXTRALEN, "bgw_extra too small");
+	memcpy(bgw.bgw_extra, &extra, sizeof(extra));
 
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	started = RegisterDynamicBackgroundWorker(&bgw, &w->handle);
@@ -140,29 +179,30 @@ start_worker(SupervisedWorker *w)
 	return started;
 }
 
-/* Asks the worker behind handle to stop after its current job. */
+/*
+ * stop_slot asks the worker of slot to stop after its current batch: the
+ * slot's generation moves on and the worker's latch is set.  One that has
+ * not started yet is not started at all.
+ */
 static void
-request_stop(BackgroundWorkerHandle *handle)
+stop_slot(int slot, SupervisedWorker *w)
 {
-	pid_t		pid;
+	pid_t		pid = 0;
+	bool		started = GetBackgroundWorkerPid(w->handle, &pid) == BGWH_STARTED;
 
-	if (GetBackgroundWorkerPid(handle, &pid) != BGWH_STARTED)
-	{
-		TerminateBackgroundWorker(handle);
-		return;
-	}
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < gw_shared->nprocs; i++)
+	next_generation_locked(slot);
+	for (int i = 0; started && i < gw_shared->nprocs; i++)
 	{
 		GwProc	   *p = &gw_shared->procs[i];
 
 		if (p->in_use && p->pid == pid)
-		{
-			p->stop_requested = true;
 			SetLatch(p->latch);
-		}
 	}
 	LWLockRelease(gw_shared->lock);
+	if (!started)
+		TerminateBackgroundWorker(w->handle);
+	w->stopping = true;
 }
 
 /*
@@ -188,7 +228,7 @@ maintain_workers(TimestampTz now)
 			pfree(w->handle);
 			w->handle = NULL;
 			next_sweep = 0;		/* release what it may have held, now */
-			if (i < wanted)
+			if (!w->stopping && i < wanted)
 			{
 				/*
 				 * It was not asked to stop: back off 0, 1, 2, 4 ... 60 s,
@@ -200,19 +240,20 @@ maintain_workers(TimestampTz now)
 				w->restart_at = TimestampTzPlusMilliseconds(now,
 															Min(60000, w->failures > 1 ? 1000 << Min(w->failures - 2, 6) : 0));
 			}
+			w->stopping = false;
 		}
 		if (i >= wanted)
 		{
-			if (w->handle != NULL)
+			if (w->handle != NULL && !w->stopping)
+				stop_slot(i, w);
+			if (w->handle == NULL)
 			{
-				request_stop(w->handle);
-				pfree(w->handle);
-				w->handle = NULL;
+				w->failures = 0;
+				w->no_slot = false;
 			}
-			w->failures = 0;
-			w->no_slot = false;
 			continue;
 		}
+		/* running, or stopping: a slot starts again once it is empty */
 		if (w->handle != NULL)
 			continue;
 		if (w->restart_at > now)
@@ -220,7 +261,7 @@ maintain_workers(TimestampTz now)
 			next = Min(next, w->restart_at);
 			continue;
 		}
-		w->no_slot = !start_worker(w);
+		w->no_slot = !start_worker(i, w);
 		w->started_at = now;
 		if (w->no_slot)
 		{
@@ -261,12 +302,7 @@ refill_timers(void)
 	TimestampTz times[GW_MAX_TIMERS];
 	int			n;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "graphile_worker: reading future run_at");
+	gw_xact_begin("graphile_worker: reading future run_at");
 	if (SPI_execute(future_jobs_sql, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read future jobs");
 	n = (int) SPI_processed;
@@ -277,10 +313,7 @@ refill_timers(void)
 		times[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
 													 SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	gw_xact_commit();
 	gw_refill_timers(my_dboid, times, n, n < GW_MAX_TIMERS);
 }
 
@@ -296,7 +329,17 @@ gw_supervisor_main(Datum arg)
 	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
-	gw_register_proc(GW_KIND_SUPERVISOR, my_dboid);
+	if (gw_register_proc(GW_KIND_SUPERVISOR, my_dboid) == NULL)
+	{
+		ereport(LOG,
+				(errmsg("graphile_worker supervisor for database %u is already running",
+						my_dboid)));
+		proc_exit(0);
+	}
+	/* workers of an earlier supervisor of this database leave */
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	next_generation_locked(-1);
+	LWLockRelease(gw_shared->lock);
 
 	if (!extension_installed())
 	{

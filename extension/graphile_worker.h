@@ -24,6 +24,8 @@
 
 /* Databases that can have workers at the same time. */
 #define GW_MAX_DATABASES	64
+/* Job workers per database at most (graphile_worker.concurrency). */
+#define GW_MAX_WORKERS		256
 /* Future run_at values remembered per database (see wakeup.c). */
 #define GW_MAX_TIMERS		64
 /* Bytes of a task identifier kept for display. */
@@ -37,6 +39,7 @@ extern char *gw_task_schemas;
 extern char *gw_forbidden_flags;
 extern bool gw_paused;
 extern int	gw_job_timeout_ms;
+extern int	gw_cancel_grace_ms;
 extern int	gw_sweep_interval_ms;
 extern bool gw_notify_on_add;
 extern bool gw_synchronous_commit;
@@ -76,7 +79,10 @@ typedef struct GwProc
 	int64		job_id;			/* 0 when no job runs */
 	char		task[GW_TASK_DISPLAY_LEN];
 	char		worker_id[GW_WORKER_ID_LEN];
-	bool		stop_requested;	/* exit after the current job */
+	bool		stop_requested;	/* exit after the current job; set by a
+								 * command of ours or the supervisor, so a
+								 * SIGTERM that follows gives the running
+								 * job back */
 } GwProc;
 
 typedef enum GwDbState
@@ -98,6 +104,13 @@ typedef struct GwDatabase
 	int			ntimers;
 	bool		timers_overflowed;	/* some future run_at was not kept */
 	TimestampTz timers[GW_MAX_TIMERS];
+
+	/*
+	 * Generation of each job worker slot of the database's supervisor: a
+	 * worker started for slot i with generation g runs only while
+	 * slot_gen[i] is g (see supervisor.c).
+	 */
+	uint32		slot_gen[GW_MAX_WORKERS];
 } GwDatabase;
 
 typedef struct GwShared
@@ -117,6 +130,8 @@ extern GwProc *gw_register_proc(GwProcKind kind, Oid dboid);
 extern void gw_set_state(GwProcState state);
 extern void gw_set_job(int64 job_id, const char *task);
 extern GwDatabase *gw_find_database(Oid dboid, bool create);
+extern bool gw_supervisor_running(Oid dboid);
+extern bool gw_worker_slot_current(Oid dboid, int slot, uint32 gen);
 
 /* ---- utility_hook.c ---- */
 extern void gw_install_utility_hook(void);
@@ -138,7 +153,10 @@ extern PGDLLEXPORT void gw_supervisor_main(Datum arg);
 extern PGDLLEXPORT void gw_job_worker_main(Datum arg);
 extern void gw_sweep(Oid dboid);
 
-/* claim.c: kept SPI plans, shared by every file that runs SQL from C */
+/* ---- transactions and kept plans (xact.c) ---- */
+extern void gw_xact_begin(const char *activity);
+extern void gw_xact_commit(void);
+extern void gw_xact_abort(MemoryContext fallback);
 extern SPIPlanPtr gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs,
 								  Oid *argtypes);
 

@@ -27,6 +27,7 @@ char	   *gw_task_schemas = NULL;
 char	   *gw_forbidden_flags = NULL;
 bool		gw_paused = false;
 int			gw_job_timeout_ms = 0;
+int			gw_cancel_grace_ms = 5000;
 int			gw_sweep_interval_ms = 60000;
 bool		gw_notify_on_add = true;
 bool		gw_synchronous_commit = true;
@@ -163,6 +164,15 @@ gw_define_settings(void)
 							0, 0, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.cancel_grace",
+							"How long a cancelled job handler may go on before its worker ends it.",
+							"A handler that catches the cancel of a job timeout, a shutdown or pg_terminate_backend is ended this long after it, by exiting the worker.",
+							&gw_cancel_grace_ms,
+							5000, 0, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY | GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("graphile_worker.notify_on_add",

@@ -96,15 +96,36 @@ gw_unregister_proc(int code, Datum arg)
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	if (gw_my_proc->kind == GW_KIND_LAUNCHER)
 		gw_shared->launcher_latch = NULL;
+	/* the launcher may now start another supervisor for the database */
+	if (gw_my_proc->kind == GW_KIND_SUPERVISOR && gw_shared->launcher_latch)
+		SetLatch(gw_shared->launcher_latch);
 	memset(gw_my_proc, 0, sizeof(GwProc));
 	LWLockRelease(gw_shared->lock);
 	gw_my_proc = NULL;
+}
+
+/* Caller holds gw_shared->lock. */
+static bool
+supervisor_running_locked(Oid dboid)
+{
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->dboid == dboid)
+			return true;
+	}
+	return false;
 }
 
 /*
  * gw_register_proc takes a free entry for this process.  There is always
  * one: every entry belongs to a live background worker and there are
  * max_worker_processes entries.
+ *
+ * A database has one supervisor: registering a second one (started by a
+ * launcher that restarted while the first one lived on) returns NULL, and
+ * that process must exit.
  */
 GwProc *
 gw_register_proc(GwProcKind kind, Oid dboid)
@@ -113,6 +134,11 @@ gw_register_proc(GwProcKind kind, Oid dboid)
 	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	if (kind == GW_KIND_SUPERVISOR && supervisor_running_locked(dboid))
+	{
+		LWLockRelease(gw_shared->lock);
+		return NULL;
+	}
 	for (int i = 0; i < gw_shared->nprocs; i++)
 	{
 		if (!gw_shared->procs[i].in_use)
@@ -205,4 +231,46 @@ gw_find_database(Oid dboid, bool create)
 	free_entry->state = GW_DB_UNKNOWN;
 	free_entry->timers_overflowed = true;	/* nothing known yet: look */
 	return free_entry;
+}
+
+/* gw_supervisor_running says whether dboid has a live supervisor. */
+bool
+gw_supervisor_running(Oid dboid)
+{
+	bool		running;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	running = supervisor_running_locked(dboid);
+	LWLockRelease(gw_shared->lock);
+	return running;
+}
+
+/*
+ * gw_worker_slot_current says whether this job worker, started for slot
+ * with generation gen, is still wanted: its slot has that generation, its
+ * supervisor is alive and not stopping, and nobody asked it to stop.
+ */
+bool
+gw_worker_slot_current(Oid dboid, int slot, uint32 gen)
+{
+	GwDatabase *db;
+	bool		current = false;
+	pid_t		supervisor = MyBgworkerEntry->bgw_notify_pid;
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db = gw_find_database(dboid, false);
+	if (db != NULL && slot >= 0 && slot < GW_MAX_WORKERS &&
+		db->slot_gen[slot] == gen && !gw_my_proc->stop_requested)
+	{
+		for (int i = 0; i < gw_shared->nprocs; i++)
+		{
+			GwProc	   *p = &gw_shared->procs[i];
+
+			if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->pid == supervisor &&
+				!p->stop_requested)
+				current = true;
+		}
+	}
+	LWLockRelease(gw_shared->lock);
+	return current;
 }

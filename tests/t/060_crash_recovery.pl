@@ -51,9 +51,11 @@
 #      attempts 2 and that last_error; no "terminated by signal" line.
 #   7. pg_terminate_backend() of the worker running the long job: that
 #      worker exits, the supervisor starts a replacement (2 job workers, a
-#      new pid), the long job is given back (unlocked with attempts 0, or
-#      already claimed again with attempts 1) with last_error NULL, and
-#      completes with its handler seeing attempts 1; no crash, no release.
+#      new pid); the long job failed (its attempt counts: only a shutdown
+#      or a command of ours gives it back), unlocked, with last_error
+#      'worker was terminated while running this job' and a backoff
+#      run_at, and completes at that run_at with its handler seeing
+#      attempts 2 and that last_error; no crash, no release by the sweep.
 #   8. pg_ctl stop -m fast while a C handler holds interrupts off (as C
 #      code that never checks for interrupts): the job completes before
 #      the worker exits (row gone, its write committed once after the
@@ -502,12 +504,13 @@ for my $mode ('fast', 'smart')
 		      AND datname = current_database()},
 		'2|0', "$s: the worker exits and the supervisor starts a replacement (2 job workers, new pid)");
 	poll_is(
-		qq{SELECT (attempts = 0 AND locked_by IS NULL
-		        OR attempts = 1 AND locked_by <> '$wid')
-		       AND last_error IS NULL
+		qq{SELECT attempts = 1 AND locked_by IS NULL
+		       AND last_error = 'worker was terminated while running this job'
+		       AND run_at > now()
 		     FROM graphile_worker.jobs WHERE id = $long},
-		't', "$s: the long job was given back (attempts 0 unlocked, or claimed again with attempts 1), no last_error");
-	check_long_done($s, $long, 1, undef, undef);
+		't', "$s: the long job failed: attempt counted, unlocked, last_error says the worker was terminated, retry later");
+	my $run_at = sql(qq{SELECT run_at FROM graphile_worker.jobs WHERE id = $long});
+	check_long_done($s, $long, 2, 'worker was terminated while running this job', $run_at);
 	all_done_once($s, @batch, $long);
 	my $log = slurp_file($node->logfile, $off);
 	is(count_lines($log, $crash_line), 0, "$s: log: no 'terminated by signal' line");
