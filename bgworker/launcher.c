@@ -260,7 +260,12 @@ scan_databases(MemoryContext scan_cxt)
 			continue;
 		l->listed = true;
 		MemoryContextSwitchTo(oldcxt);
-		next = Min(next, tend_database(l, NameStr(d->datname), now));
+		{
+			/* not inside Min(): a macro would call it twice */
+			TimestampTz when = tend_database(l, NameStr(d->datname), now);
+
+			next = Min(next, when);
+		}
 		MemoryContextSwitchTo(scan_cxt);
 	}
 	table_endscan(scan);
@@ -316,7 +321,7 @@ gw_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		next = scan_databases(scan_cxt);
-		wait_ms = (long) ((next - GetCurrentTimestamp() + 999) / 1000);
+		wait_ms = (long) Min((next - GetCurrentTimestamp() + 999) / 1000, 3600 * 1000);
 		if (wait_ms > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 wait_ms, PG_WAIT_EXTENSION);

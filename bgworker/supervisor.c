@@ -355,6 +355,7 @@ gw_supervisor_main(Datum arg)
 		TimestampTz now;
 		TimestampTz next;
 		TimestampTz next_timer;
+		TimestampTz cron_next;
 		int			ndue;
 		bool		overflowed;
 		long		wait_ms;
@@ -384,7 +385,8 @@ gw_supervisor_main(Datum arg)
 			next_sweep = TimestampTzPlusMilliseconds(now, gw_sweep_interval_ms);
 		}
 		next = Min(next, next_sweep);
-		next = Min(next, gw_cron_ticker(now));
+		cron_next = gw_cron_ticker(now);	/* not inside Min(): a macro */
+		next = Min(next, cron_next);
 
 		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
 		if (overflowed)
@@ -410,7 +412,7 @@ gw_supervisor_main(Datum arg)
 			next_poll = TimestampTzPlusMilliseconds(now, gw_poll_interval_ms);
 		next = Min(next, next_poll);
 
-		wait_ms = (long) ((next - GetCurrentTimestamp() + 999) / 1000);
+		wait_ms = (long) Min((next - GetCurrentTimestamp() + 999) / 1000, 3600 * 1000);
 		if (wait_ms > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 wait_ms, PG_WAIT_EXTENSION);
