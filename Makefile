@@ -3,6 +3,10 @@
 #   make            build graphile_worker.so
 #   make install    install the library and the extension's SQL files
 #   make test       install what is missing, build, install, run every suite
+#                   (GW_CASSERT=1, the default when CI=true: also make
+#                   check-cassert's pass)
+#   make check-cassert  the suites against an assert-enabled PostgreSQL,
+#                   built once into /var/cache/graphile_worker (tests/cassert.sh)
 #   make bench      compare with Node graphile-worker (tests/bench/bench.sh);
 #                   make bench-quick: a < 60 s subset
 #
@@ -48,9 +52,12 @@ include $(PGXS)
 HEADERS_OWN = $(wildcard extension/*.h bgworker/*.h)
 $(OBJS): $(HEADERS_OWN)
 
-.PHONY: test demo bench bench-quick
+.PHONY: test check-cassert demo bench bench-quick
 test:
 	bash tests/run.sh
+
+check-cassert:
+	GW_CASSERT=only bash tests/run.sh
 
 demo:
 	bash tests/demo.sh

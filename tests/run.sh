@@ -11,23 +11,32 @@
 # Servers never run as root: when invoked as root the suites run as the
 # unprivileged user $GW_TEST_USER (default gwtest, created if missing).
 #
-# Output ends with one line "N passed, M failed"; the exit status is 0 only
-# when M is 0.  Set GW_SUITES="regress unit" to run a subset, and
-# GW_TAP=030 to run only the TAP scripts whose names start with 030.
+# Two passes, each building the extension out of tree for its server: the
+# first runs $GW_SUITES against Debian's server (or $PG_CONFIG); the cassert
+# pass runs $GW_CASSERT_SUITES (default regress isolation tap, and torture
+# when tests/torture exists) against the assert-enabled PostgreSQL that
+# tests/cassert.sh builds once.  GW_CASSERT=1 runs both (the default when
+# CI=true), GW_CASSERT=only the cassert pass (`make check-cassert`),
+# GW_CASSERT=0 the first only (the default otherwise).  A failed assertion
+# or corrupt memory reported in a server log counts as a failure.
+#
+# Output ends with one line "N passed, M failed" covering both passes; the
+# exit status is 0 only when M is 0.  Set GW_SUITES="regress unit" to run a
+# subset, and GW_TAP=030 to run only the TAP scripts whose names start with
+# 030.  The scratch folder of a pass with failures is kept, logs and all.
 set -uo pipefail
 
-SUITES=${GW_SUITES:-regress isolation unit tap}
 source "$(dirname "$0")/setup.sh"
 
-install_packages || { echo "package installation failed"; echo "0 passed, 1 failed"; exit 1; }
-find_postgres
-build_all || { echo "build or install failed"; echo "0 passed, 1 failed"; exit 1; }
+SUITES=${GW_SUITES:-regress isolation unit tap}
+CASSERT_SUITES=${GW_CASSERT_SUITES:-regress isolation tap}
+[ -z "${GW_CASSERT_SUITES:-}" ] && [ -d "$ROOT/tests/torture" ] &&
+	CASSERT_SUITES="$CASSERT_SUITES torture"
+CASSERT=${GW_CASSERT:-}
+[ -z "$CASSERT" ] && { [ "${CI:-}" = true ] && CASSERT=1 || CASSERT=0; }
 
-# The suites run in a scratch copy owned by the user that runs the servers.
-WORK=$(mktemp -d /tmp/graphile_worker_test.XXXXXX)
-cp -a "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
+install_packages || { echo "package installation failed"; echo "0 passed, 1 failed"; exit 1; }
 define_run_as
-own "$WORK"
 
 passed=0
 failed=0
@@ -46,7 +55,6 @@ count_regress() {
 run_regress() {
 	local tests log=$WORK/regress.log
 	tests=$(cd "$WORK/sql" && ls *.sql | sed 's/\.sql$//' | sort)
-	echo "== regress"
 	(cd "$WORK" && run_as "$PGXS_DIR/test/regress/pg_regress" \
 		--temp-instance="$WORK/tmp_regress" --temp-config="$WORK/tests/regress.conf" \
 		--bindir="$BINDIR" --inputdir=. --outputdir="$WORK" \
@@ -60,7 +68,6 @@ run_regress() {
 run_isolation() {
 	local tests log=$WORK/isolation.log
 	tests=$(cd "$WORK/tests/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
-	echo "== isolation"
 	(cd "$WORK/tests/isolation" && run_as "$PGXS_DIR/test/isolation/pg_isolation_regress" \
 		--temp-instance="$WORK/tmp_isolation" --temp-config="$WORK/tests/regress.conf" \
 		--bindir="$BINDIR" --inputdir=. --outputdir="$WORK/tests/isolation/output" \
@@ -76,7 +83,6 @@ run_isolation() {
 # a script that dies or misses its plan counts as one more failure.
 run_tap() {
 	local t log rc p f plan
-	echo "== tap"
 	for t in "$WORK"/tests/t/"${GW_TAP:-}"*.pl; do
 		[ -e "$t" ] || continue
 		log=$WORK/tap_$(basename "$t" .pl).log
@@ -110,7 +116,6 @@ run_tap() {
 # names in its first line ("/* sources: a.c b.c */").
 run_unit() {
 	local t bin log srcs p f
-	echo "== unit"
 	for t in "$WORK"/tests/unit/test_*.c; do
 		[ -e "$t" ] || continue
 		bin=$WORK/$(basename "$t" .c)
@@ -131,11 +136,68 @@ run_unit() {
 	done
 }
 
-for s in $SUITES; do
-	"run_$s"
-done
+# check_server_logs MARK: what an assert-enabled server reports in the logs
+# written since MARK was touched (failed assertions, and corrupt memory
+# found by the memory context checks), one failure per log.
+check_server_logs() {
+	local log pattern='TRAP:|problem in alloc set|detected write past chunk end'
+	while IFS= read -r log; do
+		echo "--- ${log#"$WORK"/}: $(grep -cE "$pattern" "$log") lines report a failed assertion or corrupt memory; the first:"
+		grep -m1 -B5 -A25 -E "$pattern" "$log"
+		count 0 1
+	done < <(find "$WORK" -type f -name '*.log' -newer "$1" -exec grep -lE "$pattern" {} + 2>/dev/null)
+}
 
-[ "$failed" = 0 ] && [ -z "${GW_KEEP_WORK:-}" ] && rm -rf "$WORK"
+# run_pass LABEL SUITES: builds and installs the extension into the
+# PostgreSQL of $PG_CONFIG, out of tree (so objects built for one server
+# are never linked for another), then runs SUITES in a scratch copy owned
+# by the user that runs the servers.
+run_pass() {
+	local label=$1 suites=$2 s failed_before=$failed obj mark
+	find_postgres
+	obj=$(mktemp -d /tmp/graphile_worker_build.XXXXXX)
+	if ! build_all "$obj"; then
+		rm -rf "$obj"
+		echo "build or install failed"
+		count 0 1
+		return
+	fi
+	rm -rf "$obj"
+	WORK=$(mktemp -d /tmp/graphile_worker_test.XXXXXX)
+	cp -a "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
+	own "$WORK"
+	mark=$WORK/.suite_start
+	for s in $suites; do
+		echo "== $label$s"
+		if ! declare -F "run_$s" >/dev/null; then
+			echo "no suite named $s"
+			count 0 1
+			continue
+		fi
+		touch "$mark"
+		"run_$s"
+		check_server_logs "$mark"
+	done
+	if [ "$failed" = "$failed_before" ] && [ -z "${GW_KEEP_WORK:-}" ]; then
+		rm -rf "$WORK"
+	else
+		echo "== ${label}logs kept in $WORK"
+	fi
+}
+
+if [ "$CASSERT" != only ]; then
+	run_pass "" "$SUITES"
+fi
+if [ "$CASSERT" != 0 ]; then
+	if bash "$ROOT/tests/cassert.sh"; then
+		PG_CONFIG=$CASSERT_PREFIX/bin/pg_config
+		run_pass "cassert " "$CASSERT_SUITES"
+	else
+		echo "building PostgreSQL with assertions failed"
+		count 0 1
+	fi
+fi
+
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -2,11 +2,13 @@
 # and `make bench` share: install missing Debian packages, find PostgreSQL,
 # build and install the extension and the example C handlers, and run
 # commands as an unprivileged user when invoked as root (initdb refuses
-# root).  Sourced, not run.
+# root).  Sourced, not run.  tests/cassert.sh builds the assert-enabled
+# PostgreSQL that lives in $CASSERT_PREFIX.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 TEST_USER=${GW_TEST_USER:-gwtest}
+CASSERT_PREFIX=${GW_CASSERT_PREFIX:-/var/cache/graphile_worker/pg$PG_MAJOR-cassert}
 PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
 	libcmocka-dev libipc-run-perl pkg-config"
 
@@ -14,15 +16,17 @@ as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# install_packages installs what is missing (and npm, for the interop test
-# and the benchmark).
+# install_packages [PACKAGE...] installs those of the packages that are
+# missing; without arguments $PACKAGES and npm (for the interop test and the
+# benchmark).
 install_packages() {
-	local missing=()
-	for p in $PACKAGES; do
+	local missing=() wanted=("$@")
+	[ $# -eq 0 ] && wanted=($PACKAGES)
+	for p in "${wanted[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 			missing+=("$p")
 	done
-	command -v npm >/dev/null || missing+=(nodejs npm)
+	[ $# -eq 0 ] && ! command -v npm >/dev/null && missing+=(nodejs npm)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	echo "== installing: ${missing[*]}"
 	as_root apt-get update -qq &&
@@ -30,23 +34,41 @@ install_packages() {
 			--no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# find_postgres sets PG_CONFIG, BINDIR and PGXS_DIR.
+# find_postgres sets PG_CONFIG (Debian's server unless PG_CONFIG is set),
+# BINDIR and PGXS_DIR (the pgxs/src folder: test/regress/pg_regress,
+# test/isolation/pg_isolation_regress, test/perl).
 find_postgres() {
 	PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 	[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
 	BINDIR=$("$PG_CONFIG" --bindir)
-	PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+	PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/.." && pwd)
 }
 
+# build_install SRC [OBJ] builds and installs the PGXS module whose Makefile
+# is in SRC: in SRC, or out of tree in OBJ (a VPATH build, so that one
+# source tree can be built for two servers without mixing their objects;
+# VPATH is given explicitly because only a PostgreSQL itself built out of
+# tree sets it in its Makefile.global).
 build_install() {
-	make -C "$1" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
-		as_root make -C "$1" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+	local src=$1 obj=${2:-$1} vpath=()
+	if [ "$obj" != "$src" ]; then
+		vpath=(-f "$src/Makefile" VPATH="$src")
+		mkdir -p "$obj" &&
+			(cd "$src" && find . -maxdepth 2 -name '*.c' -printf '%h\n' | sort -u) |
+			(cd "$obj" && xargs mkdir -p) || return 1
+	fi
+	make -C "$obj" "${vpath[@]}" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
+		as_root make -C "$obj" "${vpath[@]}" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
-# build_all builds and installs the extension and the example handlers.
+# build_all [OBJ] builds and installs the extension and the example
+# handlers into the PostgreSQL of $PG_CONFIG, in the source tree or, given
+# OBJ, out of tree in OBJ/graphile_worker and OBJ/c_handler.
 build_all() {
-	echo "== building against $("$PG_CONFIG" --version)"
-	build_install "$ROOT" && build_install "$ROOT/tests/c_handler"
+	local obj=${1:-}
+	echo "== building against $("$PG_CONFIG" --version) ($("$PG_CONFIG" --bindir))"
+	build_install "$ROOT" ${obj:+"$obj/graphile_worker"} &&
+		build_install "$ROOT/tests/c_handler" ${obj:+"$obj/c_handler"}
 }
 
 # define_run_as defines run_as CMD...: CMD as $TEST_USER when root, else as
