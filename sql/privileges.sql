@@ -16,6 +16,13 @@ SELECT has_schema_privilege('public', 'graphile_worker', 'USAGE') AS public_sche
 -- SECURITY DEFINER, and every SQL function pins search_path
 SELECT proname, prosecdef, proconfig FROM pg_proc
  WHERE pronamespace = 'graphile_worker'::regnamespace ORDER BY proname;
+-- no function of the extension, C ones included, runs with the caller's
+-- search_path
+SELECT p.proname AS without_pinned_search_path
+  FROM pg_proc p
+ WHERE p.pronamespace = 'graphile_worker'::regnamespace
+   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+ ORDER BY 1;
 
 CREATE ROLE gw_app LOGIN;
 -- without a grant: nothing
