@@ -19,6 +19,7 @@ OBJS = \
 	extension/utility_hook.o \
 	extension/crontab.o \
 	extension/add_job.o \
+	extension/job_key_lock.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \
