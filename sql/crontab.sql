@@ -98,8 +98,20 @@ SELECT graphile_worker.set_crontab('* * * * * t {"a": NaN}');
 SELECT graphile_worker.set_crontab('* * * * * t [1, 2]');
 SELECT graphile_worker.set_crontab(E'* * * * * t\n0 * * * * t');
 SELECT graphile_worker.set_crontab(E'* * * * * a ?id=x\n0 * * * * b ?id=x');
+-- what add_job would refuse when the entry fires is refused here: a
+-- payload jsonb cannot hold, a jobKey over 512 characters or not valid in
+-- the database encoding (512 two-byte characters are fine)
+SELECT graphile_worker.set_crontab(E'0 4 * * * ok\n* * * * * t {a: "\\u0000"}');
+SELECT graphile_worker.set_crontab(E'* * * * * t {a: \'\\x00\'}');
+SELECT graphile_worker.set_crontab('* * * * * t {n: 1e1000000}');
+SELECT graphile_worker.set_crontab('* * * * * t ?jobKey=' || repeat('k', 513));
+SELECT graphile_worker.set_crontab('* * * * * t ?jobKey=%FF');
 SELECT graphile_worker.set_crontab(NULL);
 SELECT unchanged();
+BEGIN;
+SELECT graphile_worker.set_crontab('* * * * * t ?jobKey=' || repeat('é', 512)) AS entries;
+SELECT length(job_key) FROM graphile_worker.crontab;
+ROLLBACK;
 
 -- a valid text replaces the crontab; ids that stay keep their history
 SELECT graphile_worker.set_crontab('0 4 * * * daily_report') AS entries;
