@@ -23,9 +23,11 @@
  *
  *	  The ticker runs in the supervisor (supervisor.c): when it starts it
  *	  back-fills as Node does at start-up, then fires each minute as it
- *	  begins, catching up minute by minute when late.  A deferred entry or
- *	  an error is logged and the minute retried with backoff; the
- *	  supervisor itself keeps running.
+ *	  begins, catching up minute by minute when late.  Its transactions
+ *	  wait at most GW_CRON_LOCK_TIMEOUT for any lock (a transaction that
+ *	  holds a cron entry's job_key in an add_job call delays that firing,
+ *	  never the supervisor).  A deferred entry or an error is logged and the
+ *	  minute retried with backoff; the supervisor itself keeps running.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +42,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -53,6 +56,9 @@ PG_FUNCTION_INFO_V1(gw_sql_cron_tick);
 PG_FUNCTION_INFO_V1(gw_sql_cron_backfill);
 
 #define FIRE_NARGS 11
+
+/* lock_timeout of the ticker's transactions */
+#define GW_CRON_LOCK_TIMEOUT	"250ms"
 
 /* add_job's SQLSTATE for a row changed by a writer that bypassed it */
 #define ERRCODE_GW_NO_ROW		MAKE_SQLSTATE('G','W','N','O','R')
@@ -505,13 +511,16 @@ gw_cron_backfill(TimestampTz start)
 
 /*
  * begin_ticker_xact starts a transaction of the ticker, with SPI connected
- * and a snapshot.
+ * and a snapshot, that waits at most GW_CRON_LOCK_TIMEOUT for any lock.
  */
 static void
 begin_ticker_xact(const char *activity)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	(void) set_config_option("lock_timeout", GW_CRON_LOCK_TIMEOUT,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
