@@ -20,6 +20,7 @@ OBJS = \
 	extension/crontab.o \
 	extension/add_job.o \
 	extension/job_key_lock.o \
+	extension/job_access.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \
