@@ -374,7 +374,8 @@ gw_cron_fire(GwCrontab *ct, int64 minute, bool backfilled, const bool *eligible,
 		return 0;
 	}
 	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) ==
-		ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION))
+		ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+		(error_is_passing(edata->sqlerrcode) && deferred == NULL))
 		ReThrowError(edata);
 	FreeErrorData(edata);
 
