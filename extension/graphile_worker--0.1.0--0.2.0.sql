@@ -87,8 +87,8 @@ $$;
  *               subject to its row-level security (owner, superuser,
  *               BYPASSRLS);
  *   last_error  SELECT on the jobs view (or its last_error column).
- * Otherwise those columns are NULL.  Signatures, defaults and results are
- * unchanged.
+ * Otherwise those columns are NULL.  Signatures and defaults are unchanged,
+ * and so are the rows returned, but for those two columns.
  * ---------------------------------------------------------------------
  */
 
