@@ -24,6 +24,8 @@ OBJS = \
 	extension/utility_hook.o \
 	extension/crontab.o \
 	extension/add_job.o \
+	extension/job_key_lock.o \
+	extension/job_access.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/job_worker.o \

@@ -74,6 +74,7 @@ typedef struct GwCronEntry
 	int			max_attempts;	/* 1..32767; 0 = not given */
 	const char *queue;			/* NULL = not given */
 	const char *job_key;		/* NULL = not given */
+	int			job_key_column; /* 1-based column of the jobKey value */
 	const char *job_key_mode;	/* "replace" (the default when job_key is
 								 * given) or "preserve_run_at"; NULL when
 								 * neither jobKey nor jobKeyMode is given */
@@ -131,13 +132,21 @@ gw_cron_hex_value(char c)
  * gw_cron_parse parses the whole text in place (lines are split and option
  * values decoded inside it, even when it fails) into at most max_entries
  * entries; it returns their number, or -1 with *err set to the first error
- * in text order.  gw_cron_max_entries bounds the number of entries (it
- * counts lines).  gw_cron_pattern_format writes canonical field text such
- * as "0,30 9-17 * * 1-5".
+ * in text order.  gw_cron_parse_lenient does the same but skips each line
+ * that fails, calling report(err, arg) for it, and returns the number of
+ * entries of the other lines: what a crontab that was stored without
+ * set_crontab's checks still has to run.  gw_cron_max_entries bounds the
+ * number of entries (it counts lines).  gw_cron_pattern_format writes
+ * canonical field text such as "0,30 9-17 * * 1-5".
  */
+typedef void (*GwCronReportFn) (const GwCronError *err, void *arg);
+
 extern int	gw_cron_max_entries(const char *text);
 extern int	gw_cron_parse(char *text, GwCronEntry *entries, int max_entries,
 						  GwCronError *err);
+extern int	gw_cron_parse_lenient(char *text, GwCronEntry *entries,
+								  int max_entries, GwCronReportFn report,
+								  void *arg);
 extern void gw_cron_pattern_format(const GwCronPattern *p, char *buf,
 								   size_t len);
 

@@ -12,11 +12,22 @@
  *	  once.  The job runs at the minute, with _cron {ts, backfilled} merged
  *	  into its payload.
  *
+ *	  One entry never keeps the others from firing: the due entries of a
+ *	  minute are fired together in a subtransaction and, should that fail,
+ *	  each in its own.  An entry that fails for a reason of its own (a
+ *	  payload add_job rejects, say, in a crontab stored before set_crontab
+ *	  checked for it) is skipped with a WARNING naming it; one that fails
+ *	  for a passing reason (a lock it waited for too long, a deadlock) is
+ *	  deferred: the others of the minute commit and the ticker tries the
+ *	  minute again later, which fires only what is still due.
+ *
  *	  The ticker runs in the supervisor (supervisor.c): when it starts it
  *	  back-fills as Node does at start-up, then fires each minute as it
- *	  begins, catching up minute by minute when late.  An error (a lock or
- *	  statement timeout, say) is logged and the minute retried with
- *	  backoff; the supervisor itself keeps running.
+ *	  begins, catching up minute by minute when late.  Its transactions
+ *	  wait at most GW_CRON_LOCK_TIMEOUT for any lock (a transaction that
+ *	  holds a cron entry's job_key in an add_job call delays that firing,
+ *	  never the supervisor).  A deferred entry or an error is logged and the
+ *	  minute retried with backoff; the supervisor itself keeps running.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,11 +37,14 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -42,6 +56,12 @@ PG_FUNCTION_INFO_V1(gw_sql_cron_tick);
 PG_FUNCTION_INFO_V1(gw_sql_cron_backfill);
 
 #define FIRE_NARGS 11
+
+/* lock_timeout of the ticker's transactions */
+#define GW_CRON_LOCK_TIMEOUT	"250ms"
+
+/* add_job's SQLSTATE for a row changed by a writer that bypassed it */
+#define ERRCODE_GW_NO_ROW		MAKE_SQLSTATE('G','W','N','O','R')
 
 static const char *const fire_sql =
 "WITH specs AS ("
@@ -74,6 +94,21 @@ static const char *const fire_sql =
 "  FROM due";
 
 static SPIPlanPtr fire_plan = NULL;
+
+/*
+ * $1 id, $2 minute: the entry counts as fired for the minute (as the
+ * upsert of fire_sql would have made it), though it added no job.
+ */
+static const char *const skip_sql =
+"INSERT INTO graphile_worker._private_known_crontabs AS known"
+"  (identifier, known_since, last_execution)"
+"VALUES ($1, $2, $2)"
+"ON CONFLICT (identifier) DO UPDATE"
+"  SET last_execution = excluded.last_execution"
+"  WHERE known.last_execution IS NULL"
+"     OR known.last_execution OPERATOR(pg_catalog.<) excluded.last_execution";
+
+static SPIPlanPtr skip_plan = NULL;
 
 /* The ticker's state (supervisor only) */
 static bool ticker_started = false;
@@ -133,25 +168,23 @@ iso_minute(TimestampTz at)
 }
 
 /*
- * gw_cron_fire adds the jobs of the entries due at minute (eligible ones
- * only, if eligible is not NULL) that no other ticker fired for it yet.
- * SPI must be connected.  Returns the number of jobs added.
+ * fire_entries runs the firing statement for the entries idx[0..n) of ct
+ * at minute; returns the number of jobs it added.  SPI must be connected.
  */
-int64
-gw_cron_fire(GwCrontab *ct, int64 minute, bool backfilled, const bool *eligible)
+static int64
+fire_entries(GwCrontab *ct, const int *idx, int n, int64 minute,
+			 bool backfilled)
 {
-	int			n = 0;
-	int			cap = Max(ct->nentries, 1);
-	char	  **ids = palloc(sizeof(char *) * cap);
-	char	  **tasks = palloc(sizeof(char *) * cap);
-	char	  **payloads = palloc(sizeof(char *) * cap);
-	char	  **queues = palloc(sizeof(char *) * cap);
-	char	  **keys = palloc(sizeof(char *) * cap);
-	char	  **modes = palloc(sizeof(char *) * cap);
-	int		   *max_attempts = palloc(sizeof(int) * cap);
-	bool	   *has_max = palloc(sizeof(bool) * cap);
-	int		   *priorities = palloc(sizeof(int) * cap);
-	bool	   *has_priority = palloc(sizeof(bool) * cap);
+	char	  **ids = palloc(sizeof(char *) * n);
+	char	  **tasks = palloc(sizeof(char *) * n);
+	char	  **payloads = palloc(sizeof(char *) * n);
+	char	  **queues = palloc(sizeof(char *) * n);
+	char	  **keys = palloc(sizeof(char *) * n);
+	char	  **modes = palloc(sizeof(char *) * n);
+	int		   *max_attempts = palloc(sizeof(int) * n);
+	bool	   *has_max = palloc(sizeof(bool) * n);
+	int		   *priorities = palloc(sizeof(int) * n);
+	bool	   *has_priority = palloc(sizeof(bool) * n);
 	Oid			types[FIRE_NARGS] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	TIMESTAMPTZOID, TEXTOID, BOOLOID};
@@ -160,28 +193,24 @@ gw_cron_fire(GwCrontab *ct, int64 minute, bool backfilled, const bool *eligible)
 	bool		isnull;
 	Datum		count;
 
-	for (int i = 0; i < ct->nentries; i++)
+	for (int k = 0; k < n; k++)
 	{
-		GwCronEntry *e = &ct->entries[i];
+		GwCronEntry *e = &ct->entries[idx[k]];
 
-		if (eligible != NULL && !eligible[i])
-			continue;
-		if (!gw_cron_due(&e->pattern, minute, gw_crontab_offset, ct->zones[i]))
-			continue;
-		ids[n] = (char *) e->id;
-		tasks[n] = (char *) e->task;
-		payloads[n] = ct->payloads[i];
-		queues[n] = (char *) e->queue;
-		keys[n] = (char *) e->job_key;
-		modes[n] = (char *) e->job_key_mode;
-		max_attempts[n] = e->max_attempts;
-		has_max[n] = e->max_attempts > 0;
-		priorities[n] = e->priority;
-		has_priority[n] = e->has_priority;
-		n++;
+		/* what add_job would store unchecked: a key it cannot compare */
+		if (e->job_key != NULL)
+			(void) pg_verifymbstr(e->job_key, strlen(e->job_key), false);
+		ids[k] = (char *) e->id;
+		tasks[k] = (char *) e->task;
+		payloads[k] = ct->payloads[idx[k]];
+		queues[k] = (char *) e->queue;
+		keys[k] = (char *) e->job_key;
+		modes[k] = (char *) e->job_key_mode;
+		max_attempts[k] = e->max_attempts;
+		has_max[k] = e->max_attempts > 0;
+		priorities[k] = e->priority;
+		has_priority[k] = e->has_priority;
 	}
-	if (n == 0)
-		return 0;
 
 	args[0] = text_array(ids, n);
 	args[1] = text_array(tasks, n);
@@ -200,6 +229,166 @@ gw_cron_fire(GwCrontab *ct, int64 minute, bool backfilled, const bool *eligible)
 		elog(ERROR, "could not fire crontab entries");
 	count = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetInt64(count);
+}
+
+/*
+ * fire_in_subxact runs fire_entries in a subtransaction.  Returns the
+ * number of jobs added; on error, -1 with the error in *edata (allocated in
+ * the caller's memory context) and nothing of it left behind.
+ */
+static int64
+fire_in_subxact(GwCrontab *ct, const int *idx, int n, int64 minute,
+				bool backfilled, ErrorData **edata)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int64 count = -1;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		count = fire_entries(ct, idx, n, minute, backfilled);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+	return count;
+}
+
+/*
+ * error_is_passing tells the errors after which an entry may well fire if
+ * tried again (waiting too long for a lock, deadlocks and serialization
+ * failures, a shortage of resources, a concurrent writer) from those that
+ * will happen again (the entry's own data).
+ */
+static bool
+error_is_passing(int sqlerrcode)
+{
+	switch (ERRCODE_TO_CATEGORY(sqlerrcode))
+	{
+		case ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK):
+		case ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES):
+		case ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE):
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR):
+			return true;
+		default:
+			return sqlerrcode == ERRCODE_GW_NO_ROW;
+	}
+}
+
+/*
+ * entry_failed deals with the error of entry i at minute: a cancel or
+ * shutdown, and a passing error when the caller cannot try again
+ * (deferred is NULL), are thrown again; any other passing error is logged
+ * and sets *deferred; an error of the entry's own is a WARNING naming it,
+ * and the entry counts as fired for the minute, so that neither a retry of
+ * the minute nor a back-fill tries it again.
+ */
+static void
+entry_failed(GwCrontab *ct, int i, int64 minute, ErrorData *edata,
+			 bool *deferred)
+{
+	GwCronEntry *e = &ct->entries[i];
+	char	   *ts = iso_minute(gw_cron_minute_start(minute));
+
+	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) ==
+		ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+		(error_is_passing(edata->sqlerrcode) && deferred == NULL))
+		ReThrowError(edata);
+	if (error_is_passing(edata->sqlerrcode))
+	{
+		ereport(LOG,
+				(errmsg("graphile_worker will fire crontab entry \"%s\" (line %d) for %s later: %s",
+						e->id, e->line, ts, edata->message)));
+		*deferred = true;
+	}
+	else
+	{
+		Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+		Datum		args[2];
+
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not fire crontab entry \"%s\" (line %d) for %s: %s",
+						e->id, e->line, ts, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 errhint("The other entries are not affected.  Correct this one with graphile_worker.set_crontab.")));
+		args[0] = CStringGetTextDatum(e->id);
+		args[1] = TimestampTzGetDatum(gw_cron_minute_start(minute));
+		if (SPI_execute_plan(gw_prepare_once(&skip_plan, skip_sql, 2, types),
+							 args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record crontab entry \"%s\" as fired", e->id);
+	}
+	FreeErrorData(edata);
+}
+
+/*
+ * gw_cron_fire adds the jobs of the entries due at minute (eligible ones
+ * only, if eligible is not NULL) that no other ticker fired for it yet.
+ * The due entries are fired together, or, if that fails, each in its own
+ * subtransaction, so that a failing entry is skipped (see entry_failed)
+ * and the others fire.  With deferred NULL a passing error is thrown; else
+ * it sets *deferred, and the minute should be fired again later.  SPI must
+ * be connected.  Returns the number of jobs added.
+ */
+int64
+gw_cron_fire(GwCrontab *ct, int64 minute, bool backfilled, const bool *eligible,
+			 bool *deferred)
+{
+	int		   *due = palloc(sizeof(int) * Max(ct->nentries, 1));
+	int			n = 0;
+	int64		count;
+	int64		total = 0;
+	ErrorData  *edata = NULL;
+
+	for (int i = 0; i < ct->nentries; i++)
+	{
+		GwCronEntry *e = &ct->entries[i];
+
+		if (eligible != NULL && !eligible[i])
+			continue;
+		if (!gw_cron_due(&e->pattern, minute, gw_crontab_offset, ct->zones[i]))
+			continue;
+		due[n++] = i;
+	}
+	if (n == 0)
+		return 0;
+
+	count = fire_in_subxact(ct, due, n, minute, backfilled, &edata);
+	if (count >= 0)
+		return count;
+	if (n == 1)
+	{
+		entry_failed(ct, due[0], minute, edata, deferred);
+		return 0;
+	}
+	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) ==
+		ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||
+		(error_is_passing(edata->sqlerrcode) && deferred == NULL))
+		ReThrowError(edata);
+	FreeErrorData(edata);
+
+	for (int k = 0; k < n; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		count = fire_in_subxact(ct, &due[k], 1, minute, backfilled, &edata);
+		if (count >= 0)
+			total += count;
+		else
+			entry_failed(ct, due[k], minute, edata, deferred);
+	}
+	return total;
 }
 
 /*
@@ -316,59 +505,87 @@ gw_cron_backfill(TimestampTz start)
 			any |= eligible[i];
 		}
 		if (any)
-			total += gw_cron_fire(ct, m, true, eligible);
+			total += gw_cron_fire(ct, m, true, eligible, NULL);
 	}
 	return total;
 }
 
 /*
- * fire_minutes fires every minute after last_fired up to and including
- * upto, one transaction each; last_fired advances with each success.
+ * begin_ticker_xact starts a transaction of the ticker, with SPI connected
+ * and a snapshot, that waits at most GW_CRON_LOCK_TIMEOUT for any lock.
  */
 static void
+begin_ticker_xact(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	(void) set_config_option("lock_timeout", GW_CRON_LOCK_TIMEOUT,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* commit_ticker_xact commits what begin_ticker_xact started. */
+static void
+commit_ticker_xact(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * fire_minutes fires every minute after last_fired up to and including
+ * upto, one transaction each; last_fired advances with each minute whose
+ * due entries all fired.  Returns false when an entry was deferred: its
+ * minute is committed without it and is to be fired again.
+ */
+static bool
 fire_minutes(int64 upto)
 {
 	while (last_fired < upto)
 	{
 		int64		m = last_fired + 1;
 		GwCrontab  *ct;
+		bool		deferred = false;
 
 		CHECK_FOR_INTERRUPTS();
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "graphile_worker: firing crontab entries");
+		begin_ticker_xact("graphile_worker: firing crontab entries");
 		ct = gw_crontab_load();
 		if (ct != NULL)
-			(void) gw_cron_fire(ct, m, false, NULL);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+			(void) gw_cron_fire(ct, m, false, NULL, &deferred);
+		commit_ticker_xact();
+		if (deferred)
+			return false;
 		last_fired = m;
 	}
+	return true;
 }
 
 /* start_ticker back-fills as of now, in one transaction. */
 static void
 start_ticker(TimestampTz now)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "graphile_worker: back-filling crontab entries");
+	begin_ticker_xact("graphile_worker: back-filling crontab entries");
 	(void) gw_cron_backfill(now);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	commit_ticker_xact();
 	/* the back-fill covered minutes before now; the next one starts after */
 	last_fired = gw_cron_minute_of(now);
 	if (gw_cron_minute_start(last_fired) == now)
 		last_fired--;
 	ticker_started = true;
+}
+
+/* retry_later sets when the ticker tries again: 0.2 s, 0.4 s ... 60 s. */
+static TimestampTz
+retry_later(void)
+{
+	retry_ms = Min(Max(retry_ms * 2, 200), 60000);
+	retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_ms);
+	return retry_at;
 }
 
 /*
@@ -380,6 +597,7 @@ TimestampTz
 gw_cron_ticker(TimestampTz now)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool complete = false;
 
 	if (now < retry_at)
 		return retry_at;
@@ -387,8 +605,7 @@ gw_cron_ticker(TimestampTz now)
 	{
 		if (!ticker_started)
 			start_ticker(now);
-		fire_minutes(gw_cron_minute_of(now));
-		retry_ms = 0;
+		complete = fire_minutes(gw_cron_minute_of(now));
 	}
 	PG_CATCH();
 	{
@@ -398,8 +615,7 @@ gw_cron_ticker(TimestampTz now)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		retry_ms = Min(Max(retry_ms * 2, 200), 60000);
-		retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_ms);
+		(void) retry_later();
 		ereport(LOG,
 				(errmsg("graphile_worker could not fire crontab entries, retrying in %d ms: %s",
 						retry_ms, edata->message)));
@@ -409,6 +625,9 @@ gw_cron_ticker(TimestampTz now)
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	if (!complete)
+		return retry_later();
+	retry_ms = 0;
 	return gw_cron_minute_start(last_fired + 1);
 }
 
@@ -428,7 +647,7 @@ gw_sql_cron_tick(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	ct = gw_crontab_load();
 	if (ct != NULL)
-		n = gw_cron_fire(ct, minute, false, NULL);
+		n = gw_cron_fire(ct, minute, false, NULL, NULL);
 	SPI_finish();
 	PG_RETURN_INT32((int32) n);
 }

@@ -534,6 +534,7 @@ apply_option(LineState *ls, GwCronEntry *e, const char *key, char *val,
 				return line_error(ls, val,
 								  "option \"jobKey\" must not be empty");
 			e->job_key = val;
+			e->job_key_column = (int) (val - ls->start) + 1;
 			break;
 		case OPT_JOB_KEY_MODE:
 			if (strcmp(val, "replace") != 0 &&
@@ -784,16 +785,11 @@ gw_cron_max_entries(const char *text)
 }
 
 /*
- * gw_cron_parse parses a whole crontab text in place: it splits lines and
- * decodes option values inside `text`, and the entries' strings point into
- * it.  Lines are separated by "\n" with an optional "\r" before it; blank
- * lines and lines starting with "#" (after leading whitespace) are skipped.
- * Returns the number of entries stored in entries[0..max_entries), or -1
- * with *err describing the first error in text order.
+ * parse_text is gw_cron_parse, or with report given gw_cron_parse_lenient.
  */
-int
-gw_cron_parse(char *text, GwCronEntry *entries, int max_entries,
-			  GwCronError *err)
+static int
+parse_text(char *text, GwCronEntry *entries, int max_entries, GwCronError *err,
+		   GwCronReportFn report, void *arg)
 {
 	char	   *line = text;
 	int			lineno = 0;
@@ -826,15 +822,49 @@ gw_cron_parse(char *text, GwCronEntry *entries, int max_entries,
 			{
 				line_error(&ls, s, "too many crontab entries (the limit is %d)",
 						   max_entries);
-				return -1;
+				if (report == NULL)
+					return -1;
+				report(err, arg);
 			}
-			if (!parse_line(&ls, s, &entries[n], entries, n))
+			else if (parse_line(&ls, s, &entries[n], entries, n))
+				n++;
+			else if (report == NULL)
 				return -1;
-			n++;
+			else
+				report(err, arg);
 		}
 		line = (nl != NULL) ? nl + 1 : NULL;
 	}
 	return n;
+}
+
+/*
+ * gw_cron_parse parses a whole crontab text in place: it splits lines and
+ * decodes option values inside `text`, and the entries' strings point into
+ * it.  Lines are separated by "\n" with an optional "\r" before it; blank
+ * lines and lines starting with "#" (after leading whitespace) are skipped.
+ * Returns the number of entries stored in entries[0..max_entries), or -1
+ * with *err describing the first error in text order.
+ */
+int
+gw_cron_parse(char *text, GwCronEntry *entries, int max_entries,
+			  GwCronError *err)
+{
+	return parse_text(text, entries, max_entries, err, NULL, NULL);
+}
+
+/*
+ * gw_cron_parse_lenient parses as gw_cron_parse, but a line with an error
+ * is reported with report(err, arg) and left out, and parsing goes on with
+ * the next line.  Returns the number of entries stored.
+ */
+int
+gw_cron_parse_lenient(char *text, GwCronEntry *entries, int max_entries,
+					  GwCronReportFn report, void *arg)
+{
+	GwCronError err;
+
+	return parse_text(text, entries, max_entries, &err, report, arg);
 }
 
 /*

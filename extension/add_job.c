@@ -16,13 +16,15 @@
  * function _add_job_keyed with the same arguments and collation: the
  * per-key locking and upsert live there.
  *
- * add_job is SECURITY DEFINER with a fixed search_path, so everything here
- * runs as the extension's owner; the kept plans name every relation,
- * function and operator with its schema all the same.  The fixed
- * search_path also keeps them valid: the plan cache analyses a kept plan
- * again whenever search_path differs from the one it was made with.  Runs
- * in any backend that calls add_job, including supervisors firing crontab
- * entries.
+ * add_job runs as the caller (SECURITY INVOKER since 0.2.0) with a fixed
+ * search_path: it switches to the queue's owner for its work and hides from
+ * the row it returns what the caller may not read (job_access.c).  The kept
+ * plans name every relation, function and operator with its schema all the
+ * same, and always run as the owner.  The fixed search_path also keeps them
+ * valid: the plan cache analyses a kept plan again whenever search_path (or
+ * the user, with row-level security) differs from the one it was made
+ * with.  Runs in any backend that calls add_job, including supervisors
+ * firing crontab entries.
  *
  *-------------------------------------------------------------------------
  */
@@ -118,6 +120,7 @@ static SPIPlanPtr insert_queue_plan = NULL;
 typedef struct AddJobCache
 {
 	TupleDesc	result_desc;	/* graphile_worker._private_jobs */
+	GwJobAccess access;
 	bool		have_keyed;
 	FmgrInfo	keyed;			/* graphile_worker._add_job_keyed */
 } AddJobCache;
@@ -125,10 +128,22 @@ typedef struct AddJobCache
 static AddJobCache *
 get_cache(FunctionCallInfo fcinfo)
 {
-	if (fcinfo->flinfo->fn_extra == NULL)
-		fcinfo->flinfo->fn_extra =
-			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(AddJobCache));
-	return (AddJobCache *) fcinfo->flinfo->fn_extra;
+	AddJobCache *cache = fcinfo->flinfo->fn_extra;
+
+	if (cache == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		TupleDesc	desc;
+
+		cache = palloc0(sizeof(AddJobCache));
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "add_job: return type must be a row type");
+		cache->result_desc = CreateTupleDescCopy(desc);
+		gw_job_access_init(&cache->access, cache->result_desc);
+		MemoryContextSwitchTo(oldcxt);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	return cache;
 }
 
 /*
@@ -269,12 +284,14 @@ run_insert(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 
 /*
  * job_row copies the row that the job INSERT returned into a
- * graphile_worker._private_jobs datum allocated in cxt.  RETURNING * has
- * the table's live columns in order; a dropped column stays NULL.
+ * graphile_worker._private_jobs datum allocated in cxt, with the columns
+ * in "hide" NULL.  RETURNING * has the table's live columns in order; a
+ * dropped column stays NULL.
  */
 static Datum
-job_row(TupleDesc desc, MemoryContext cxt)
+job_row(AddJobCache *cache, int hide, MemoryContext cxt)
 {
+	TupleDesc	desc = cache->result_desc;
 	HeapTuple	returned = SPI_tuptable->vals[0];
 	TupleDesc	returned_desc = SPI_tuptable->tupdesc;
 	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
@@ -297,6 +314,7 @@ job_row(TupleDesc desc, MemoryContext cxt)
 	}
 	if (col != returned_desc->natts)
 		elog(ERROR, "add_job: INSERT returned too many columns");
+	gw_hide_in_nulls(&cache->access, hide, nulls);
 
 	oldcxt = MemoryContextSwitchTo(cxt);
 	result = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
@@ -340,7 +358,8 @@ add_job_keyed(FunctionCallInfo fcinfo, AddJobCache *cache)
 /*
  * graphile_worker.add_job(identifier, payload, queue_name, run_at,
  * max_attempts, job_key, priority, flags, job_key_mode) returns the job
- * row inserted (or, with a job_key, inserted or updated).
+ * row inserted (or, with a job_key, inserted or updated), with what the
+ * caller may not read hidden.
  */
 Datum
 gw_sql_add_job(PG_FUNCTION_ARGS)
@@ -353,24 +372,23 @@ gw_sql_add_job(PG_FUNCTION_ARGS)
 	};
 	Datum		values[7];
 	char		nulls[7];
+	GwCaller	caller;
+	int			hide;
 	Datum		result;
 
 	if (!PG_ARGISNULL(ARG_JOB_KEY))
-		return add_job_keyed(fcinfo, cache);
+	{
+		gw_become_queue_owner(&cache->access, &caller);
+		result = add_job_keyed(fcinfo, cache);
+		gw_restore_caller(&caller);
+		hide = gw_hidden_columns(&cache->access, &caller);
+		if (hide != 0 && !fcinfo->isnull)
+			result = gw_hide_in_row(&cache->access, hide, result,
+									cache->result_desc);
+		return result;
+	}
 
 	check_arguments(fcinfo);
-
-	if (cache->result_desc == NULL)
-	{
-		TupleDesc	desc;
-		MemoryContext oldcxt;
-
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "add_job: return type must be a row type");
-		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		cache->result_desc = CreateTupleDescCopy(desc);
-		MemoryContextSwitchTo(oldcxt);
-	}
 
 	/*
 	 * As add_jobs: the wake-up and the NOTIFY, then the row.  add_jobs wrote
@@ -403,6 +421,7 @@ gw_sql_add_job(PG_FUNCTION_ARGS)
 	nulls[5] = PG_ARGISNULL(ARG_PRIORITY) ? 'n' : ' ';
 	nulls[6] = PG_ARGISNULL(ARG_FLAGS) ? 'n' : ' ';
 
+	gw_become_queue_owner(&cache->access, &caller);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (run_insert(gw_prepare_once(&insert_job_plan, insert_job_sql, 7, job_types),
@@ -425,7 +444,9 @@ gw_sql_add_job(PG_FUNCTION_ARGS)
 					 errmsg("unable to schedule job for key \"%s\"", "<NULL>"),
 					 errdetail("A job with this key was changed concurrently by a writer that bypassed add_job.")));
 	}
-	result = job_row(cache->result_desc, callercxt);
+	hide = gw_hidden_columns(&cache->access, &caller);
+	result = job_row(cache, hide, callercxt);
 	SPI_finish();
+	gw_restore_caller(&caller);
 	PG_RETURN_DATUM(result);
 }

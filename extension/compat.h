@@ -56,6 +56,21 @@ gw_init_materialized_srf(FunctionCallInfo fcinfo)
 #define gw_proc_aclcheck(fnoid, roleid, mode) pg_proc_aclcheck(fnoid, roleid, mode)
 #endif
 
+/* PostgreSQL 16 replaced the per-class owner and ACL checks. */
+#if PG_VERSION_NUM >= 160000
+#define gw_database_ownercheck(dboid, roleid) \
+	object_ownercheck(DatabaseRelationId, dboid, roleid)
+#define gw_extension_ownercheck(extoid, roleid) \
+	object_ownercheck(ExtensionRelationId, extoid, roleid)
+#define gw_tablespace_aclcheck(spcoid, roleid, mode) \
+	object_aclcheck(TableSpaceRelationId, spcoid, roleid, mode)
+#else
+#define gw_database_ownercheck(dboid, roleid) pg_database_ownercheck(dboid, roleid)
+#define gw_extension_ownercheck(extoid, roleid) pg_extension_ownercheck(extoid, roleid)
+#define gw_tablespace_aclcheck(spcoid, roleid, mode) \
+	pg_tablespace_aclcheck(spcoid, roleid, mode)
+#endif
+
 /* PostgreSQL 14 added readOnlyTree to ProcessUtility_hook. */
 #if PG_VERSION_NUM >= 140000
 #define GW_UTILITY_PARAMS \

@@ -9,6 +9,11 @@
  *	  adds what needs the server: time zones (each entry's tz option, else
  *	  graphile_worker.cron_timezone) and payloads as checked JSON.
  *
+ *	  set_crontab is strict: it accepts a text only if every entry parses
+ *	  and firing it cannot fail in add_job.  Reading the stored text is
+ *	  lenient, since it may have been written without those checks: a line
+ *	  or entry with an error is left out with a WARNING and the rest is used.
+ *
  * Runs in any backend that calls these functions, and in supervisors.
  *
  *-------------------------------------------------------------------------
@@ -19,6 +24,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -30,6 +36,9 @@
 
 PG_FUNCTION_INFO_V1(gw_sql_set_crontab);
 PG_FUNCTION_INFO_V1(gw_sql_crontab_entries);
+
+/* add_job's limit on job_key (the jobs_key_check constraint) */
+#define GW_MAX_JOB_KEY_CHARS	512
 
 /* Seconds from the Unix epoch to PostgreSQL's (2000-01-01) */
 #define GW_EPOCH_DIFF_SECS \
@@ -95,17 +104,20 @@ crontab_error(int sqlstate, const char *text, int line, int column,
 }
 
 /*
- * check_json makes sure the converted payload is JSON the server accepts,
- * reporting any failure at the payload's position.
+ * json_error returns the message of the error that conversion "fn" of
+ * json raises, or NULL when it accepts it.  Both conversions used here
+ * (json_in, jsonb_in) only parse, so the error is caught without a
+ * subtransaction.
  */
-static void
-check_json(const char *text, const GwCronEntry *e, char *json)
+static char *
+json_error(PGFunction fn, char *json)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile message = NULL;
 
 	PG_TRY();
 	{
-		(void) DirectFunctionCall1(json_in, CStringGetDatum(json));
+		(void) DirectFunctionCall1(fn, CStringGetDatum(json));
 	}
 	PG_CATCH();
 	{
@@ -114,25 +126,105 @@ check_json(const char *text, const GwCronEntry *e, char *json)
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		crontab_error(ERRCODE_INVALID_TEXT_REPRESENTATION, text, e->line,
-					  e->payload_column, edata->message);
+		if (edata->detail != NULL)
+		{
+			/* "message: detail", the detail without its final period */
+			int			len = strlen(edata->detail);
+
+			if (len > 0 && edata->detail[len - 1] == '.')
+				len--;
+			message = psprintf("%s: %.*s", edata->message, len, edata->detail);
+		}
+		else
+			message = pstrdup(edata->message);
+		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	return message;
 }
 
 /*
- * gw_crontab_parse parses a crontab text, resolves its time zones and
- * converts its payloads, or reports the first error with its line and
- * column.
+ * skip_line is the GwCronReportFn of a lenient parse: the line is left out
+ * with a WARNING.
  */
-GwCrontab *
-gw_crontab_parse(const char *text)
+static void
+skip_line(const GwCronError *err, void *arg)
+{
+	ereport(WARNING,
+			(errmsg("crontab line %d is skipped: column %d: %s",
+					err->line, err->column, err->message),
+			 errhint("Correct the crontab with graphile_worker.set_crontab.")));
+}
+
+/*
+ * entry_error reports an error of entry e: in a strict parse as the error
+ * of set_crontab, else as a WARNING saying the entry is skipped.
+ */
+static void
+entry_error(bool strict, int sqlstate, const char *text, const GwCronEntry *e,
+			int column, const char *message)
+{
+	GwCronError err;
+
+	if (strict)
+		crontab_error(sqlstate, text, e->line, column, message);
+	err.line = e->line;
+	err.column = column;
+	strlcpy(err.message, message, sizeof(err.message));
+	skip_line(&err, NULL);
+}
+
+/*
+ * check_for_add_job makes sure that firing entry e will not fail in
+ * add_job: a jobKey of at most 512 characters in the database encoding, a
+ * payload that converts to jsonb (firing merges _cron into it as jsonb,
+ * which refuses \u0000, for one).  Reports as set_crontab does.
+ */
+static void
+check_for_add_job(const char *text, const GwCronEntry *e, char *json)
+{
+	if (e->job_key != NULL)
+	{
+		int			len = strlen(e->job_key);
+
+		if (!pg_verifymbstr(e->job_key, len, true))
+			crontab_error(ERRCODE_SYNTAX_ERROR, text, e->line, e->job_key_column,
+						  psprintf("jobKey is not valid in encoding \"%s\"",
+								   GetDatabaseEncodingName()));
+		if (pg_mbstrlen_with_len(e->job_key, len) > GW_MAX_JOB_KEY_CHARS)
+			crontab_error(ERRCODE_SYNTAX_ERROR, text, e->line, e->job_key_column,
+						  psprintf("jobKey is longer than %d characters",
+								   GW_MAX_JOB_KEY_CHARS));
+	}
+	if (json != NULL)
+	{
+		char	   *message = json_error(jsonb_in, json);
+
+		if (message != NULL)
+			crontab_error(ERRCODE_INVALID_TEXT_REPRESENTATION, text, e->line,
+						  e->payload_column,
+						  psprintf("invalid payload: %s", message));
+	}
+}
+
+/*
+ * crontab_build parses a crontab text, resolves its time zones and
+ * converts its payloads.  Strict (set_crontab), it reports the first error
+ * with its line and column, and also rejects what add_job would refuse
+ * when the entry fires.  Otherwise (a stored crontab, which may predate
+ * those checks or have been written without set_crontab), each line or
+ * entry with an error is left out with a WARNING, and the others are
+ * returned.
+ */
+static GwCrontab *
+crontab_build(const char *text, bool strict)
 {
 	GwCrontab  *ct = palloc0(sizeof(GwCrontab));
 	char	   *buf = pstrdup(text);
 	int			max = gw_cron_max_entries(buf);
 	GwCronError err;
 	pg_tz	   *default_zone = pg_tzset(gw_cron_timezone);
+	int			kept = 0;
 
 	if (default_zone == NULL)
 		ereport(ERROR,
@@ -140,47 +232,81 @@ gw_crontab_parse(const char *text)
 				 errmsg("graphile_worker.cron_timezone names no time zone: \"%s\"",
 						gw_cron_timezone)));
 	ct->entries = palloc0(sizeof(GwCronEntry) * Max(max, 1));
-	ct->nentries = gw_cron_parse(buf, ct->entries, max, &err);
-	if (ct->nentries < 0)
-		crontab_error(ERRCODE_SYNTAX_ERROR, text, err.line, err.column,
-					  err.message);
+	if (strict)
+	{
+		ct->nentries = gw_cron_parse(buf, ct->entries, max, &err);
+		if (ct->nentries < 0)
+			crontab_error(ERRCODE_SYNTAX_ERROR, text, err.line, err.column,
+						  err.message);
+	}
+	else
+		ct->nentries = gw_cron_parse_lenient(buf, ct->entries, max, skip_line,
+											 NULL);
 
 	ct->zones = palloc0(sizeof(pg_tz *) * Max(ct->nentries, 1));
 	ct->payloads = palloc0(sizeof(char *) * Max(ct->nentries, 1));
 	for (int i = 0; i < ct->nentries; i++)
 	{
 		GwCronEntry *e = &ct->entries[i];
+		pg_tz	   *zone = default_zone;
+		char	   *json = NULL;
 
-		ct->zones[i] = default_zone;
 		if (e->tz != NULL)
 		{
-			ct->zones[i] = pg_tzset(e->tz);
-			if (ct->zones[i] == NULL || !pg_tz_acceptable(ct->zones[i]))
+			zone = pg_tzset(e->tz);
+			if (zone == NULL || !pg_tz_acceptable(zone))
 			{
-				char	   *msg = psprintf("time zone \"%s\" is not recognized", e->tz);
-
-				crontab_error(ERRCODE_INVALID_PARAMETER_VALUE, text, e->line,
-							  e->tz_column, msg);
+				entry_error(strict, ERRCODE_INVALID_PARAMETER_VALUE, text, e,
+							e->tz_column,
+							psprintf("time zone \"%s\" is not recognized", e->tz));
+				continue;
 			}
 		}
 		if (e->payload != NULL)
 		{
 			size_t		cap = GW_CRON_JSON_OUTCAP(strlen(e->payload));
-			char	   *json = palloc(cap);
+			char	   *message;
 
+			json = palloc(cap);
 			if (!gw_cron_json5_to_json(e->payload, json, cap, &err))
-				crontab_error(ERRCODE_INVALID_TEXT_REPRESENTATION, text, e->line,
-							  e->payload_column + err.column - 1, err.message);
-			check_json(text, e, json);
-			ct->payloads[i] = json;
+			{
+				entry_error(strict, ERRCODE_INVALID_TEXT_REPRESENTATION, text, e,
+							e->payload_column + err.column - 1, err.message);
+				continue;
+			}
+			message = json_error(json_in, json);
+			if (message != NULL)
+			{
+				entry_error(strict, ERRCODE_INVALID_TEXT_REPRESENTATION, text, e,
+							e->payload_column, message);
+				continue;
+			}
 		}
+		if (strict)
+			check_for_add_job(text, e, json);
+		ct->entries[kept] = *e;
+		ct->zones[kept] = zone;
+		ct->payloads[kept] = json;
+		kept++;
 	}
+	ct->nentries = kept;
 	return ct;
 }
 
 /*
- * gw_crontab_load reads and parses this database's stored crontab; NULL
- * when none was set.  SPI must be connected.
+ * gw_crontab_parse parses a crontab text as set_crontab accepts it, or
+ * reports the first error with its line and column.
+ */
+GwCrontab *
+gw_crontab_parse(const char *text)
+{
+	return crontab_build(text, true);
+}
+
+/*
+ * gw_crontab_load reads and parses this database's stored crontab, leaving
+ * out (with a WARNING) whatever set_crontab would not accept; NULL when none
+ * was set.  SPI must be connected.
  */
 GwCrontab *
 gw_crontab_load(void)
@@ -194,7 +320,7 @@ gw_crontab_load(void)
 	if (SPI_processed == 0)
 		return NULL;
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return gw_crontab_parse(TextDatumGetCString(d));
+	return crontab_build(TextDatumGetCString(d), false);
 }
 
 /*

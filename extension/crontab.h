@@ -34,7 +34,7 @@ extern TimestampTz gw_cron_minute_start(int64 minute);
 /* cron_fire.c */
 extern void gw_cron_register_ids(GwCrontab *crontab, TimestampTz since);
 extern int64 gw_cron_fire(GwCrontab *crontab, int64 minute, bool backfilled,
-						  const bool *eligible);
+						  const bool *eligible, bool *deferred);
 extern int64 gw_cron_backfill(TimestampTz start);
 extern TimestampTz gw_cron_ticker(TimestampTz now);
 

@@ -12,6 +12,8 @@
 
 #include "postgres.h"
 
+#include "access/attnum.h"
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "storage/latch.h"
@@ -132,6 +134,43 @@ extern void gw_set_job(int64 job_id, const char *task);
 extern GwDatabase *gw_find_database(Oid dboid, bool create);
 extern bool gw_supervisor_running(Oid dboid);
 extern bool gw_worker_slot_current(Oid dboid, int slot, uint32 gen);
+
+/* ---- job_access.c ---- */
+
+/* Where the job functions find what they may hide, per call site. */
+typedef struct GwJobAccess
+{
+	Oid			jobs_relid;		/* graphile_worker._private_jobs */
+	Oid			view_relid;		/* graphile_worker.jobs */
+	AttrNumber	payload_attnum; /* in _private_jobs */
+	AttrNumber	view_last_error_attnum; /* in jobs */
+	int			payload_index;	/* 0-based, in the returned row type */
+	int			last_error_index;
+	/* kept while no catalog change may have touched them (job_access.c) */
+	uint64		epoch;
+	Oid			owner;			/* of _private_jobs */
+	Oid			hide_for;		/* the caller "hide" was computed for */
+	int			hide;
+} GwJobAccess;
+
+/* The caller of a job function, while it runs as the queue's owner. */
+typedef struct GwCaller
+{
+	Oid			userid;
+	int			sec_context;
+	bool		owner;			/* the caller owns the queue: nothing switched */
+} GwCaller;
+
+#define GW_HIDE_PAYLOAD		0x01
+#define GW_HIDE_LAST_ERROR	0x02
+
+extern void gw_job_access_init(GwJobAccess *access, TupleDesc rowdesc);
+extern void gw_become_queue_owner(GwJobAccess *access, GwCaller *caller);
+extern void gw_restore_caller(const GwCaller *caller);
+extern int	gw_hidden_columns(GwJobAccess *access, const GwCaller *caller);
+extern void gw_hide_in_nulls(const GwJobAccess *access, int hide, bool *nulls);
+extern Datum gw_hide_in_row(const GwJobAccess *access, int hide, Datum row,
+							TupleDesc desc);
 
 /* ---- utility_hook.c ---- */
 extern void gw_install_utility_hook(void);

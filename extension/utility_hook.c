@@ -11,10 +11,19 @@
  * starts no supervisor for it) and its supervisor and job workers get
  * SIGTERM: a running job is cancelled and given back without counting the
  * attempt (job_worker.c), so the command's wait for other sessions ends
- * within milliseconds.  When the command's transaction ends, committed or
- * not, the block is lifted and the launcher looks at the database again:
- * a dropped database is forgotten, a renamed one gets its workers back, a
- * dropped extension leaves it without workers.
+ * within milliseconds.  When the subtransaction that ran the command
+ * aborts, or the transaction ends, committed or not, the block is lifted
+ * and the launcher looks at the database again: a dropped database is
+ * forgotten, a renamed one gets its workers back, a dropped extension
+ * leaves it without workers.
+ *
+ * The hook runs before PostgreSQL checks the command, so it makes the same
+ * checks first (dbcommands.c, dropcmds.c): it acts only when the current
+ * role may run the command (ownership, CREATEDB, CREATE on a tablespace,
+ * as the command requires), outside a transaction block for the commands
+ * that refuse to run in one, and not on the current database where
+ * PostgreSQL refuses that.  A role that could not run the command cannot
+ * stop anyone's jobs with it.
  *
  * Runs in any backend of a server that preloads the library.
  *
@@ -24,35 +33,75 @@
 
 #include <signal.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_tablespace.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
+#include "commands/tablespace.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 
 #include "compat.h"
 #include "graphile_worker.h"
 
 #define GW_MAX_BLOCKED 8
 
-static ProcessUtility_hook_type prev_utility_hook = NULL;
-static Oid	blocked[GW_MAX_BLOCKED];
-static int	nblocked = 0;
-static bool callback_registered = false;
-
-/* Lifts this transaction's blocks and lets the launcher look again. */
-static void
-unblock_all(void)
+/* A database this backend keeps blocked, and the subtransaction that did. */
+typedef struct BlockedDb
 {
-	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	Oid			dboid;
+	SubTransactionId subid;
+} BlockedDb;
+
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+static BlockedDb blocked[GW_MAX_BLOCKED];
+static int	nblocked = 0;
+static bool callbacks_registered = false;
+
+/*
+ * unblock lifts the blocks taken by subtransaction subid (all of them when
+ * subid is InvalidSubTransactionId) and lets the launcher look again at
+ * each database that no other block of ours still holds.
+ */
+static void
+unblock(SubTransactionId subid)
+{
+	Oid			lifted[GW_MAX_BLOCKED];
+	int			nlifted = 0;
+	int			kept = 0;
+
 	for (int i = 0; i < nblocked; i++)
 	{
-		GwDatabase *db = gw_find_database(blocked[i], false);
+		if (subid == InvalidSubTransactionId || blocked[i].subid == subid)
+			lifted[nlifted++] = blocked[i].dboid;
+		else
+			blocked[kept++] = blocked[i];
+	}
+	nblocked = kept;
+	if (nlifted == 0)
+		return;
 
-		if (db != NULL && db->blocked_by == MyProcPid)
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < nlifted; i++)
+	{
+		GwDatabase *db;
+		bool		still_blocked = false;
+
+		for (int j = 0; j < nblocked; j++)
+			if (blocked[j].dboid == lifted[i])
+				still_blocked = true;
+		db = gw_find_database(lifted[i], false);
+		if (!still_blocked && db != NULL && db->blocked_by == MyProcPid)
 		{
 			db->blocked_by = 0;
 			db->recheck = true;
@@ -61,7 +110,6 @@ unblock_all(void)
 	if (gw_shared->launcher_latch)
 		SetLatch(gw_shared->launcher_latch);
 	LWLockRelease(gw_shared->lock);
-	nblocked = 0;
 }
 
 static void
@@ -70,7 +118,28 @@ xact_callback(XactEvent event, void *arg)
 	if (nblocked > 0 &&
 		(event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		 event == XACT_EVENT_PREPARE))
-		unblock_all();
+		unblock(InvalidSubTransactionId);
+}
+
+/*
+ * subxact_callback lifts the blocks of a subtransaction that aborts (a
+ * failed command, ROLLBACK TO SAVEPOINT) and hands those of one that
+ * commits (RELEASE SAVEPOINT) to its parent.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (nblocked == 0)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		unblock(mySubid);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < nblocked; i++)
+			if (blocked[i].subid == mySubid)
+				blocked[i].subid = parentSubid;
+	}
 }
 
 /* Whether any process of ours still runs in dboid. */
@@ -92,10 +161,11 @@ database_has_processes(Oid dboid)
 }
 
 /*
- * stop_database blocks dboid until the end of this transaction, sends
- * SIGTERM to its supervisor and job workers, and waits up to 5 s for them
- * to leave, so that a cancelled job is given back before the command
- * (e.g. DROP EXTENSION, which waits for nobody) removes the tables.
+ * stop_database blocks dboid until the current subtransaction aborts or
+ * the transaction ends, sends SIGTERM to its supervisor and job workers,
+ * and waits up to 5 s for them to leave, so that a cancelled job is given
+ * back before the command (e.g. DROP EXTENSION, which waits for nobody)
+ * removes the tables.
  */
 static void
 stop_database(Oid dboid)
@@ -104,12 +174,15 @@ stop_database(Oid dboid)
 
 	if (gw_shared == NULL || !OidIsValid(dboid) || nblocked >= GW_MAX_BLOCKED)
 		return;
-	if (!callback_registered)
+	if (!callbacks_registered)
 	{
 		RegisterXactCallback(xact_callback, NULL);
-		callback_registered = true;
+		RegisterSubXactCallback(subxact_callback, NULL);
+		callbacks_registered = true;
 	}
-	blocked[nblocked++] = dboid;
+	blocked[nblocked].dboid = dboid;
+	blocked[nblocked].subid = GetCurrentSubTransactionId();
+	nblocked++;
 
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	db = gw_find_database(dboid, true);
@@ -137,13 +210,7 @@ stop_database(Oid dboid)
 	}
 }
 
-static Oid
-database_named(const char *name)
-{
-	return name ? get_database_oid(name, true) : InvalidOid;
-}
-
-/* The database named by option "name" of a CREATE/ALTER DATABASE list. */
+/* The value of option "name" of a CREATE/ALTER DATABASE list, if given. */
 static const char *
 option_value(List *options, const char *name)
 {
@@ -159,46 +226,180 @@ option_value(List *options, const char *name)
 	return NULL;
 }
 
+/* have_createdb_privilege of dbcommands.c (not exported by every 15.x). */
 static bool
-drops_our_extension(DropStmt *stmt)
+may_create_databases(void)
+{
+	HeapTuple	tup;
+	bool		result = false;
+
+	if (superuser())
+		return true;
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(tup))->rolcreatedb;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
+/*
+ * database_row looks up a database by name: its oid (InvalidOid if there
+ * is none), whether it is a template and its default tablespace.
+ */
+static Oid
+database_row(const char *name, bool *istemplate, Oid *tablespace)
+{
+	Oid			dboid = name ? get_database_oid(name, true) : InvalidOid;
+	HeapTuple	tup;
+
+	if (!OidIsValid(dboid))
+		return InvalidOid;
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	if (istemplate)
+		*istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	if (tablespace)
+		*tablespace = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
+	ReleaseSysCache(tup);
+	return dboid;
+}
+
+/* DROP DATABASE: dropdb's checks, and no transaction block. */
+static Oid
+drop_database_target(DropdbStmt *stmt, bool isTopLevel)
+{
+	bool		istemplate = false;
+	Oid			dboid;
+
+	if (IsInTransactionBlock(isTopLevel))
+		return InvalidOid;
+	dboid = database_row(stmt->dbname, &istemplate, NULL);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId || istemplate ||
+		!gw_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	return dboid;
+}
+
+/* ALTER DATABASE RENAME: RenameDatabase's checks. */
+static Oid
+rename_database_target(RenameStmt *stmt)
+{
+	Oid			dboid = database_row(stmt->subname, NULL, NULL);
+
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!gw_database_ownercheck(dboid, GetUserId()) ||
+		!may_create_databases() ||
+		OidIsValid(get_database_oid(stmt->newname, true)))
+		return InvalidOid;
+	return dboid;
+}
+
+/*
+ * ALTER DATABASE SET TABLESPACE: movedb's checks, and no transaction
+ * block; moving to the tablespace it is in does nothing.
+ */
+static Oid
+move_database_target(AlterDatabaseStmt *stmt, bool isTopLevel)
+{
+	const char *spcname = option_value(stmt->options, "tablespace");
+	Oid			current = InvalidOid;
+	Oid			dboid;
+	Oid			spcoid;
+
+	if (spcname == NULL || list_length(stmt->options) != 1 ||
+		IsInTransactionBlock(isTopLevel))
+		return InvalidOid;
+	dboid = database_row(stmt->dbname, NULL, &current);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!gw_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	spcoid = get_tablespace_oid(spcname, true);
+	if (!OidIsValid(spcoid) || spcoid == GLOBALTABLESPACE_OID ||
+		spcoid == current ||
+		gw_tablespace_aclcheck(spcoid, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		return InvalidOid;
+	return dboid;
+}
+
+/*
+ * CREATE DATABASE ... TEMPLATE d: createdb's checks (CREATEDB, membership
+ * in the new owner, ownership of a template that is not marked as one, a
+ * new name), and no transaction block.
+ */
+static Oid
+copy_database_source(CreatedbStmt *stmt, bool isTopLevel)
+{
+	const char *owner = option_value(stmt->options, "owner");
+	bool		istemplate = false;
+	Oid			dboid;
+
+	if (IsInTransactionBlock(isTopLevel) || !may_create_databases())
+		return InvalidOid;
+	if (owner != NULL)
+	{
+		Oid			ownerid = get_role_oid(owner, true);
+
+		if (!OidIsValid(ownerid) || !is_member_of_role(GetUserId(), ownerid))
+			return InvalidOid;
+	}
+	dboid = database_row(option_value(stmt->options, "template"), &istemplate, NULL);
+	if (!OidIsValid(dboid) ||
+		(!istemplate && !gw_database_ownercheck(dboid, GetUserId())) ||
+		OidIsValid(get_database_oid(stmt->dbname, true)))
+		return InvalidOid;
+	return dboid;
+}
+
+/*
+ * DROP EXTENSION ... graphile_worker ...: the extension exists here and the
+ * current role owns it (RemoveObjects' check).
+ */
+static Oid
+drop_extension_target(DropStmt *stmt)
 {
 	ListCell   *lc;
 
 	if (stmt->removeType != OBJECT_EXTENSION)
-		return false;
+		return InvalidOid;
 	foreach(lc, stmt->objects)
 	{
 		Node	   *obj = (Node *) lfirst(lc);
+		Oid			extoid;
 
-		if (IsA(obj, String) && strcmp(strVal(obj), GW_EXTENSION_NAME) == 0)
-			return true;
+		if (!IsA(obj, String) || strcmp(strVal(obj), GW_EXTENSION_NAME) != 0)
+			continue;
+		extoid = get_extension_oid(GW_EXTENSION_NAME, true);
+		if (OidIsValid(extoid) && gw_extension_ownercheck(extoid, GetUserId()))
+			return MyDatabaseId;
 	}
-	return false;
+	return InvalidOid;
 }
 
-/* The database a utility statement needs for itself, if any. */
+/*
+ * database_needed_alone returns the database a utility statement will need
+ * for itself, or InvalidOid when it needs none or PostgreSQL is going to
+ * refuse it before it waits for other sessions.
+ */
 static Oid
-database_needed_alone(Node *parsetree)
+database_needed_alone(Node *parsetree, bool isTopLevel)
 {
 	switch (nodeTag(parsetree))
 	{
 		case T_DropdbStmt:
-			return database_named(((DropdbStmt *) parsetree)->dbname);
+			return drop_database_target((DropdbStmt *) parsetree, isTopLevel);
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-				return database_named(((RenameStmt *) parsetree)->subname);
+				return rename_database_target((RenameStmt *) parsetree);
 			break;
 		case T_AlterDatabaseStmt:
-			if (option_value(((AlterDatabaseStmt *) parsetree)->options, "tablespace"))
-				return database_named(((AlterDatabaseStmt *) parsetree)->dbname);
-			break;
+			return move_database_target((AlterDatabaseStmt *) parsetree, isTopLevel);
 		case T_CreatedbStmt:
-			return database_named(option_value(((CreatedbStmt *) parsetree)->options,
-											   "template"));
+			return copy_database_source((CreatedbStmt *) parsetree, isTopLevel);
 		case T_DropStmt:
-			if (drops_our_extension((DropStmt *) parsetree))
-				return MyDatabaseId;
-			break;
+			return drop_extension_target((DropStmt *) parsetree);
 		default:
 			break;
 	}
@@ -208,7 +409,8 @@ database_needed_alone(Node *parsetree)
 static void
 gw_utility_hook(GW_UTILITY_PARAMS)
 {
-	stop_database(database_needed_alone(pstmt->utilityStmt));
+	stop_database(database_needed_alone(pstmt->utilityStmt,
+										context == PROCESS_UTILITY_TOPLEVEL));
 
 	if (prev_utility_hook)
 		prev_utility_hook(GW_UTILITY_ARGS);

@@ -3,6 +3,8 @@
 -- payload, the options become the job's; _private_known_crontabs only
 -- moves forward, so the same or an older minute never fires again.  The
 -- back-fill of a starting ticker follows Node's rules.
+-- A crontab stored without set_crontab's checks never lets a bad line or
+-- entry keep the others from firing.
 -- (graphile_worker._cron_tick and _cron_backfill are the internal entry
 -- points of the supervisor's ticker.)
 CREATE EXTENSION IF NOT EXISTS graphile_worker;
@@ -69,6 +71,42 @@ SELECT graphile_worker.set_crontab('*/10 * * * * fresh ?fill=1d') AS entries;
 DELETE FROM graphile_worker._private_known_crontabs WHERE identifier = 'fresh';
 SELECT graphile_worker._cron_backfill('2026-12-04 00:00:00+00') AS added;
 SELECT identifier, known_since, last_execution FROM graphile_worker._private_known_crontabs WHERE identifier = 'fresh';
+
+-- A crontab stored without set_crontab's checks (written into the table,
+-- or set before those checks existed): a line that does not parse is left
+-- out, an entry that add_job refuses is skipped, each with a WARNING naming
+-- it, and the other entries of the minute fire.
+DELETE FROM graphile_worker._private_jobs;
+UPDATE graphile_worker._private_crontab SET crontab = E'
+* * * * * good_a
+* * * * * bad_nul {a: "\\u0000"}
+60 * * * * unparsable
+*/5 * * * * bad_key ?jobKey=' || repeat('k', 513) || E'
+* * * * * good_b ?jobKey=b&tz=Europe/Paris
+* * * * * bad_zone ?tz=Mars/Olympus
+';
+SELECT graphile_worker._cron_tick('2026-12-05 08:00:00+00') AS added;
+SELECT task, run_at, key FROM cron_jobs;
+-- a skipped entry counts as fired for its minute: neither another ticker
+-- nor a back-fill tries that minute again
+SELECT identifier, last_execution FROM graphile_worker._private_known_crontabs
+ WHERE identifier IN ('good_a', 'bad_nul', 'bad_key', 'good_b') ORDER BY 1;
+-- the next minute: the same again
+SELECT graphile_worker._cron_tick('2026-12-05 08:01:00+00') AS added;
+-- the view lists the entries that parse
+SELECT line, id FROM graphile_worker.crontab ORDER BY line;
+-- back-filling skips them too (00:20 and 00:40 have only the bad entry due,
+-- 01:00 both); once skipped, a minute is not back-filled again
+UPDATE graphile_worker._private_crontab SET crontab = E'
+*/30 * * * * fill_good ?fill=1h
+*/20 * * * * fill_bad ?fill=1h {a: "\\u0000"}
+';
+DELETE FROM graphile_worker._private_known_crontabs;
+INSERT INTO graphile_worker._private_known_crontabs (identifier, known_since)
+  VALUES ('fill_good', '2026-12-06 00:00+00'), ('fill_bad', '2026-12-06 00:00+00');
+SELECT graphile_worker._cron_backfill('2026-12-06 01:10:00+00') AS added;
+SELECT task, run_at, payload FROM cron_jobs WHERE task LIKE 'fill%';
+SELECT graphile_worker._cron_backfill('2026-12-06 01:10:00+00') AS added;
 
 DROP VIEW cron_jobs;
 DROP EXTENSION graphile_worker;

@@ -1,6 +1,7 @@
 -- privileges: nothing is granted to PUBLIC; a role with USAGE on the schema
 -- and EXECUTE on add_job can enqueue without any table privilege, but can
--- neither read payloads nor call the admin functions.  Function bodies are
+-- neither read payloads (not even in what add_job returns) nor call the
+-- admin functions.  Function bodies are
 -- immune to search_path tricks.
 CREATE EXTENSION IF NOT EXISTS graphile_worker;
 \set SHOW_CONTEXT never
@@ -12,10 +13,18 @@ SELECT count(*) AS public_table_grants
   FROM pg_class c, aclexplode(c.relacl) a
  WHERE c.relnamespace = 'graphile_worker'::regnamespace AND a.grantee = 0;
 SELECT has_schema_privilege('public', 'graphile_worker', 'USAGE') AS public_schema_usage;
--- only add_job, add_jobs, remove_job, set_crontab and _crontab_entries are
--- SECURITY DEFINER, and every SQL function pins search_path
+-- only set_crontab and _crontab_entries are SECURITY DEFINER (add_job,
+-- add_jobs and remove_job switch to the queue's owner themselves, see
+-- job_visibility), and every SQL function pins search_path
 SELECT proname, prosecdef, proconfig FROM pg_proc
  WHERE pronamespace = 'graphile_worker'::regnamespace ORDER BY proname;
+-- no function of the extension, C ones included, runs with the caller's
+-- search_path
+SELECT p.proname AS without_pinned_search_path
+  FROM pg_proc p
+ WHERE p.pronamespace = 'graphile_worker'::regnamespace
+   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+ ORDER BY 1;
 
 CREATE ROLE gw_app LOGIN;
 -- without a grant: nothing
@@ -29,7 +38,8 @@ SELECT graphile_worker.add_job('t');
 SELECT count(*) FROM graphile_worker.jobs;
 RESET ROLE;
 
--- with EXECUTE on add_job: enqueue works, nothing else does
+-- with EXECUTE on add_job: enqueue works, nothing else does; the payload
+-- comes back NULL (gw_app may not read payloads)
 GRANT EXECUTE ON FUNCTION graphile_worker.add_job TO gw_app;
 SET ROLE gw_app;
 SELECT task_id IS NOT NULL AS enqueued, payload FROM graphile_worker.add_job('t', '{"secret": 1}');

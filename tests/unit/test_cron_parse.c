@@ -627,6 +627,59 @@ test_too_many_entries(void **state)
 	assert_int_equal(two[1].line, 3);
 }
 
+/* what gw_cron_parse_lenient reported, for test_lenient */
+typedef struct Reported
+{
+	int			n;
+	int			lines[8];
+	int			columns[8];
+	char		messages[8][256];
+} Reported;
+
+static void
+report_error(const GwCronError *err, void *arg)
+{
+	Reported   *r = arg;
+
+	r->lines[r->n] = err->line;
+	r->columns[r->n] = err->column;
+	strcpy(r->messages[r->n], err->message);
+	r->n++;
+}
+
+static void
+test_lenient(void **state)
+{
+	char		text[256] = "* * * * * a\n"
+		"60 * * * * bad_minute\n"
+		"  # comment\n"
+		"* * * * * b ?jobKey=k&foo=1\n"
+		"* * * * * a ?id=x\n"
+		"0 * * * * dup ?id=x\n"
+		"* * * * * c ?jobKey=%41b\n";
+	GwCronEntry four[4];
+	Reported	r = {0};
+
+	(void) state;
+	assert_int_equal(gw_cron_parse_lenient(text, four, 4, report_error, &r), 3);
+	assert_string_equal(four[0].task, "a");
+	assert_int_equal(four[0].line, 1);
+	assert_string_equal(four[1].id, "x");
+	assert_int_equal(four[1].line, 5);
+	assert_string_equal(four[2].task, "c");
+	assert_int_equal(four[2].line, 7);
+	assert_string_equal(four[2].job_key, "Ab");
+	assert_int_equal(four[2].job_key_column, 21);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.lines[0], 2);
+	assert_int_equal(r.columns[0], 1);
+	assert_string_equal(r.messages[0], "minute field: 60 is out of range 0-59");
+	assert_int_equal(r.lines[1], 4);
+	assert_string_equal(r.messages[1], "unsupported crontab option \"foo\"");
+	assert_int_equal(r.lines[2], 6);
+	assert_string_equal(r.messages[2], "duplicate id \"x\" (first used on line 5)");
+}
+
 static void
 test_payload_in_line(void **state)
 {
@@ -947,6 +1000,7 @@ main(void)
 		cmocka_unit_test(test_error_positions),
 		cmocka_unit_test(test_duplicate_ids),
 		cmocka_unit_test(test_too_many_entries),
+		cmocka_unit_test(test_lenient),
 		cmocka_unit_test(test_payload_in_line),
 		cmocka_unit_test(test_json5_conversions),
 		cmocka_unit_test(test_json5_errors),
