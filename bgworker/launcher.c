@@ -145,7 +145,7 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 		too_many_warning_given = true;
 		return DT_NOEND;
 	}
-	if (db->blocked_by != 0)
+	if (db->blockers > 0)
 	{
 		/* a command needs the database alone; it lifts the block at its end */
 		LWLockRelease(gw_shared->lock);
@@ -285,7 +285,7 @@ scan_databases(MemoryContext scan_cxt)
 	{
 		GwDatabase *db = &gw_shared->databases[i];
 
-		if (db->dboid != InvalidOid && db->blocked_by == 0 &&
+		if (db->dboid != InvalidOid && db->blockers == 0 &&
 			launched_entry(db->dboid, false) == NULL)
 			memset(db, 0, sizeof(GwDatabase));
 	}

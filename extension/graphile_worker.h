@@ -102,7 +102,7 @@ typedef struct GwDatabase
 	GwDbState	state;
 	bool		recheck;		/* CREATE EXTENSION ran: probe again */
 	int			pending_wakeups;	/* wake-ups no idle worker took yet */
-	int			blocked_by;		/* pid of a backend that needs it alone */
+	int			blockers;		/* backends that need it alone now */
 	int			ntimers;
 	bool		timers_overflowed;	/* some future run_at was not kept */
 	TimestampTz timers[GW_MAX_TIMERS];

@@ -101,10 +101,11 @@ unblock(SubTransactionId subid)
 			if (blocked[j].dboid == lifted[i])
 				still_blocked = true;
 		db = gw_find_database(lifted[i], false);
-		if (!still_blocked && db != NULL && db->blocked_by == MyProcPid)
+		if (!still_blocked && db != NULL && db->blockers > 0)
 		{
-			db->blocked_by = 0;
-			db->recheck = true;
+			db->blockers--;
+			if (db->blockers == 0)
+				db->recheck = true;
 		}
 	}
 	if (gw_shared->launcher_latch)
@@ -171,6 +172,7 @@ static void
 stop_database(Oid dboid)
 {
 	GwDatabase *db;
+	bool		already = false;
 
 	if (gw_shared == NULL || !OidIsValid(dboid) || nblocked >= GW_MAX_BLOCKED)
 		return;
@@ -180,14 +182,18 @@ stop_database(Oid dboid)
 		RegisterSubXactCallback(subxact_callback, NULL);
 		callbacks_registered = true;
 	}
+	for (int i = 0; i < nblocked; i++)
+		if (blocked[i].dboid == dboid)
+			already = true;
 	blocked[nblocked].dboid = dboid;
 	blocked[nblocked].subid = GetCurrentSubTransactionId();
 	nblocked++;
 
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	db = gw_find_database(dboid, true);
-	if (db != NULL)
-		db->blocked_by = MyProcPid;
+	/* each backend counts once, however many of its commands block it */
+	if (db != NULL && !already)
+		db->blockers++;
 	for (int i = 0; i < gw_shared->nprocs; i++)
 	{
 		GwProc	   *p = &gw_shared->procs[i];
