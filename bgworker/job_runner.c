@@ -58,6 +58,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_type.h"
 #include "commands/prepare.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -67,6 +68,7 @@
 #include "storage/lock.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -298,11 +300,45 @@ read_setting(Relation rel, Oid dboid, Oid owner)
 }
 
 /*
+ * apply_settings sets each "name=value" of array in the current GUC nest
+ * level, as session settings, so that the nest level's end reverts them.
+ * (ProcessGUCArray with the sources PostgreSQL uses at login would change
+ * the settings' reset values too, which no nest level reverts.)  Like
+ * PostgreSQL at login, values were checked when they were stored, and one
+ * that no longer applies gives a WARNING.
+ */
+static void
+apply_settings(ArrayType *array)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *item;
+		char	   *name;
+		char	   *value;
+
+		if (nulls[i])
+			continue;
+		item = TextDatumGetCString(elems[i]);
+		ParseLongOption(item, &name, &value);
+		if (value != NULL)
+			(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_SET, true, WARNING, false);
+		free(name);
+		if (value)
+			free(value);
+		pfree(item);
+	}
+}
+
+/*
  * apply_owner_settings applies the owner's role settings in the current
  * GUC nest level, as a new session of the owner would have them: for all
- * databases, then for this one (which win).  Like PostgreSQL at login,
- * values were checked when they were stored; a value that no longer
- * applies gives a WARNING.
+ * databases, then for this one (which win).
  */
 static void
 apply_owner_settings(Oid owner)
@@ -327,11 +363,9 @@ apply_owner_settings(Oid owner)
 		s = &owner_settings[nowner_settings++];
 	}
 	if (s->all_databases)
-		ProcessGUCArray(s->all_databases, PGC_SUSET, PGC_S_DATABASE_USER,
-						GUC_ACTION_SET);
+		apply_settings(s->all_databases);
 	if (s->this_database)
-		ProcessGUCArray(s->this_database, PGC_SUSET, PGC_S_DATABASE_USER,
-						GUC_ACTION_SET);
+		apply_settings(s->this_database);
 }
 
 /* begin_handler arms the job timeout; from here on cancels reach it. */
