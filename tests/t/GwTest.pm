@@ -1,7 +1,8 @@
 # GwTest.pm: small helpers shared by the TAP scripts in tests/t.
 #
-#   start_node($name)        a PostgreSQL::Test::Cluster with graphile_worker
-#                            in shared_preload_libraries, started
+#   start_node($name, $conf) a PostgreSQL::Test::Cluster with graphile_worker
+#                            in shared_preload_libraries and the optional
+#                            postgresql.conf lines $conf, started
 #   run_cmd(\@cmd, %opt)     run a program (env => {..}, cwd => dir,
 #                            timeout => seconds, default 60); returns a
 #                            hash ref { rc, stdout, stderr, timed_out,
@@ -14,6 +15,17 @@
 #                            (psql -XAtq) in $db
 #   superuser_name()         the role initdb created: the OS user running
 #                            the test
+#   poll_value($node, $db, $query, $expected, $timeout)
+#                            runs $query until it returns $expected (a
+#                            string or a qr//); returns the last output
+#                            and the seconds waited
+#   poll_is($node, $db, $query, $expected, $name, $timeout)
+#                            poll_value as one is() test
+#   stays_is($node, $db, $query, $expected, $seconds, $name)
+#                            $query keeps returning $expected for $seconds
+#   count_lines($text, $re)  how many lines of $text match $re
+#   run_case($id, $code)     runs $code unless GW_CASES (e.g. "a,d") names
+#                            other cases: to run part of a long script
 package GwTest;
 
 use strict;
@@ -27,15 +39,15 @@ use Test::More ();
 use Time::HiRes ();
 
 our @EXPORT = qw(start_node run_cmd pg_env describe_schema superuser_name
-  poll_is report_deaths_on_die);
+  poll_value poll_is stays_is count_lines run_case report_deaths_on_die);
 
 sub start_node
 {
-	my ($name) = @_;
+	my ($name, $conf) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf',
-		"shared_preload_libraries = 'graphile_worker'");
+		"shared_preload_libraries = 'graphile_worker'\n" . ($conf // ''));
 	$node->start;
 	return $node;
 }
@@ -104,28 +116,81 @@ sub describe_schema
 	return $node->safe_psql($db, $sql);
 }
 
-# poll_is($node, $db, $query, $expected, $name) runs $query in $db every
-# 100 ms, as poll_query_until does, until it returns $expected or the test
-# timeout passes, then passes or fails one is() test named $name.  Unlike
-# poll_query_until it stops at once when the server is gone (a crash would
-# otherwise cost a full timeout per wait).
-sub poll_is
+# poll_value($node, $db, $query, $expected, $timeout) runs $query in $db
+# every 100 ms, as poll_query_until does, until it returns $expected (a
+# string, or a qr// the output must match) or $timeout seconds pass
+# (default: the test timeout); returns the last output and the seconds
+# waited.  Unlike poll_query_until it stops at once when the server is gone
+# (a crash would otherwise cost a full timeout per wait); failed
+# connections, e.g. while a crashed server restarts, are retried.
+sub poll_value
 {
-	my ($node, $db, $query, $expected, $name) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	my ($node, $db, $query, $expected, $timeout) = @_;
+	my $t0 = Time::HiRes::time();
+	my $deadline = $t0 + ($timeout // $PostgreSQL::Test::Utils::timeout_default);
 	my ($out, $err) = ('', '');
+	my $match;
 	for (;;)
 	{
 		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
-		last if $rc == 0 && $out eq $expected;
+		$match = $rc == 0 && (ref $expected ? $out =~ $expected : $out eq $expected);
+		last if $match;
 		die "the server is down (see " . $node->logfile . ")\n"
 		  unless -e $node->data_dir . '/postmaster.pid';
-		last if time > $deadline;
+		last if Time::HiRes::time() > $deadline;
 		Time::HiRes::usleep(100_000);
 	}
-	Test::More::diag("stderr: $err") if $err ne '';
+	Test::More::diag("stderr: $err") if $err ne '' && !$match;
+	return ($out, Time::HiRes::time() - $t0);
+}
+
+# poll_is($node, $db, $query, $expected, $name, $timeout): poll_value as
+# one is() test named $name.
+sub poll_is
+{
+	my ($node, $db, $query, $expected, $name, $timeout) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($out) = poll_value($node, $db, $query, $expected, $timeout);
 	return Test::More::is($out, $expected, $name);
+}
+
+# stays_is($node, $db, $query, $expected, $seconds, $name): $query returns
+# $expected every time it is run, every 100 ms, for $seconds; one is() test
+# with the first other output, if any.
+sub stays_is
+{
+	my ($node, $db, $query, $expected, $seconds, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $until = Time::HiRes::time() + $seconds;
+	my $out;
+	do
+	{
+		$out = $node->safe_psql($db, $query);
+		Time::HiRes::usleep(100_000) if $out eq $expected;
+	} while ($out eq $expected && Time::HiRes::time() < $until);
+	return Test::More::is($out, $expected, $name);
+}
+
+# count_lines($text, $re): how many lines of $text match $re.
+sub count_lines
+{
+	my ($text, $re) = @_;
+	return scalar grep { /$re/ } split /\n/, $text;
+}
+
+# run_case($id, $code) runs $code, the case $id of a script, unless the
+# environment variable GW_CASES lists the cases to run (e.g. GW_CASES=a,d)
+# and $id is not one of them.
+sub run_case
+{
+	my ($id, $code) = @_;
+	my @only = split /\s*,\s*/, ($ENV{GW_CASES} // '');
+	if (@only && !grep { $_ eq $id } @only)
+	{
+		Test::More::note("case $id skipped (GW_CASES=$ENV{GW_CASES})");
+		return;
+	}
+	return $code->();
 }
 
 # report_deaths_on_die($node): if the script dies (e.g. the server went
