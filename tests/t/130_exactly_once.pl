@@ -1,4 +1,4 @@
-# 110_exactly_once.pl: every claimed job ends exactly once (completed once,
+# 130_exactly_once.pl: every claimed job ends exactly once (completed once,
 # or failed with its own error), whatever the batch holds and whatever
 # stops the worker, and the processes stay exactly as many as configured.
 #
@@ -624,5 +624,5 @@ $$;
 is(count_lines(slurp_file($node->logfile), qr/LOG:  .* was terminated by signal/), 0,
 	'end: no process was terminated by a signal (no crash)');
 $node->stop;
-note sprintf('110_exactly_once took %.1f s', time - $t_script);
+note sprintf('130_exactly_once took %.1f s', time - $t_script);
 done_testing();

@@ -1,4 +1,4 @@
-# 120_handler_isolation.pl: each job starts from a clean session, whatever
+# 140_handler_isolation.pl: each job starts from a clean session, whatever
 # the jobs before it left behind, and code a handler queues for later runs
 # inside its own job, as its owner, or not at all.
 #
@@ -413,5 +413,5 @@ ALTER FUNCTION graphile_worker_tasks.alice_nextval(json) OWNER TO alice;
 is(count_lines(slurp_file($node->logfile), qr/LOG:  .* was terminated by signal/), 0,
 	'end: no process was terminated by a signal (no crash)');
 $node->stop;
-note sprintf('120_handler_isolation took %.1f s', time - $t_script);
+note sprintf('140_handler_isolation took %.1f s', time - $t_script);
 done_testing();
