@@ -15,43 +15,59 @@
 EXTENSION = graphile_worker
 MODULE_big = graphile_worker
 OBJS = \
-	extension/xact.o \
+	extension/core/cron_parse.o \
+	extension/core/cron_json5.o \
+	extension/core/cron_schedule.o \
+	extension/core/worker_id.o \
 	extension/graphile_worker.o \
 	extension/guc.o \
 	extension/shmem.o \
+	extension/start_worker.o \
+	extension/xact.o \
 	extension/wakeup.o \
 	extension/workers_view.o \
 	extension/utility_hook.o \
-	extension/crontab.o \
-	extension/add_job.o \
-	extension/job_key_lock.o \
 	extension/job_access.o \
+	extension/job_key_lock.o \
+	extension/add_job.o \
+	extension/crontab.o \
+	extension/cron_fire.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
+	bgworker/recovery.o \
+	bgworker/cron_ticker.o \
 	bgworker/job_worker.o \
 	bgworker/job_runner.o \
 	bgworker/claim.o \
-	bgworker/handler.o \
-	bgworker/recovery.o \
-	bgworker/worker_id.o \
-	bgworker/cron_parse.o \
-	bgworker/cron_json5.o \
-	bgworker/cron_schedule.o \
-	bgworker/cron_fire.o
+	bgworker/handler.o
 
 DATA = extension/graphile_worker--0.1.0.sql \
 	extension/graphile_worker--0.1.0--0.2.0.sql
 PGFILEDESC = "graphile_worker - Graphile Worker job queue in PostgreSQL"
 
-PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/bgworker
+# bgworker/ finds its own headers next to its files; extension/ cannot
+# include them: the layers call one way (README, Layout)
+PG_CPPFLAGS = -I$(srcdir)/extension -I$(srcdir)/extension/core
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+# make installcheck: pg_regress and isolation tests, each in a temporary
+# instance with the library preloaded (run it as a user that may run
+# initdb, i.e. not root; make test does that for you)
+REGRESS = $(sort $(basename $(notdir $(wildcard $(srcdir)/sql/*.sql))))
+REGRESS_OPTS = --inputdir=$(srcdir) --temp-config=$(srcdir)/tests/regress.conf \
+	--temp-instance=./tmp_check_regress
+ISOLATION = $(sort $(basename $(notdir $(wildcard $(srcdir)/tests/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=$(srcdir)/tests/isolation --outputdir=./tests/isolation/output \
+	--temp-config=$(srcdir)/tests/regress.conf --temp-instance=./tmp_check_isolation \
+	--load-extension=graphile_worker
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track header dependencies
-HEADERS_OWN = $(wildcard extension/*.h bgworker/*.h)
+HEADERS_OWN = $(wildcard $(srcdir)/extension/*.h $(srcdir)/extension/core/*.h \
+	$(srcdir)/bgworker/*.h)
 $(OBJS): $(HEADERS_OWN)
 
 .PHONY: test check-cassert demo bench bench-quick

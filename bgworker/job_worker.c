@@ -56,6 +56,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "bgworker.h"
 #include "graphile_worker.h"
 #include "job_worker.h"
 
@@ -85,13 +86,6 @@ static MemoryContext job_cxt = NULL;
 static GwJob *batch_jobs = NULL;
 static int	batch_n = 0;
 static GwJob *running_job = NULL;
-
-/* What the supervisor tells a worker it starts (bgw_extra). */
-typedef struct GwWorkerStart
-{
-	int			slot;
-	uint32		gen;
-} GwWorkerStart;
 
 /*
  * SIGTERM: who sent it decides whether the running job's attempt counts

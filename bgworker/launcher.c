@@ -16,8 +16,9 @@
  * A launcher that restarted finds the supervisors of its predecessor in
  * shared memory and leaves them be; a database never has two (shmem.c).
  *
- * Registered in _PG_init, never under pg_upgrade, started once recovery
- * has finished (so never on a hot standby, and at promotion).
+ * Registered in _PG_init (extension/graphile_worker.c), never under
+ * pg_upgrade, started once recovery has finished (so never on a hot
+ * standby, and at promotion).
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +42,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "bgworker.h"
 #include "compat.h"
 #include "graphile_worker.h"
 
@@ -59,22 +61,6 @@ typedef struct LaunchedDb
 static LaunchedDb launched[GW_MAX_DATABASES];
 static bool too_many_warning_given = false;
 static bool slot_warning_given = false;
-
-void
-gw_register_launcher(void)
-{
-	BackgroundWorker bgw;
-
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = 5;
-	strlcpy(bgw.bgw_library_name, GW_EXTENSION_NAME, BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "gw_launcher_main", BGW_MAXLEN);
-	strlcpy(bgw.bgw_name, "graphile_worker launcher", BGW_MAXLEN);
-	strlcpy(bgw.bgw_type, "graphile_worker launcher", BGW_MAXLEN);
-	RegisterBackgroundWorker(&bgw);
-}
 
 static LaunchedDb *
 launched_entry(Oid dboid, bool create)
@@ -99,26 +85,11 @@ launched_entry(Oid dboid, bool create)
 static bool
 start_supervisor(LaunchedDb *l, const char *dbname)
 {
-	BackgroundWorker bgw;
-	MemoryContext oldcxt;
-	bool		started;
+	char		name[BGW_MAXLEN];
 
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(bgw.bgw_library_name, GW_EXTENSION_NAME, BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "gw_supervisor_main", BGW_MAXLEN);
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "graphile_worker supervisor for database %s",
-			 dbname);
-	strlcpy(bgw.bgw_type, "graphile_worker supervisor", BGW_MAXLEN);
-	bgw.bgw_main_arg = ObjectIdGetDatum(l->dboid);
-	bgw.bgw_notify_pid = MyProcPid;
-	/* the handle outlives the scan's transaction */
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	started = RegisterDynamicBackgroundWorker(&bgw, &l->handle);
-	MemoryContextSwitchTo(oldcxt);
-	return started;
+	snprintf(name, sizeof(name), "graphile_worker supervisor for database %s", dbname);
+	return gw_start_worker("gw_supervisor_main", "graphile_worker supervisor", name,
+						   l->dboid, NULL, 0, &l->handle);
 }
 
 /*

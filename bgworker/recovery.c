@@ -43,8 +43,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "bgworker.h"
 #include "graphile_worker.h"
-#include "job_worker.h"
 
 /* $1 LIKE pattern of this server's worker ids */
 static const char *const candidates_sql =

@@ -40,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "bgworker.h"
 #include "crontab.h"
 #include "graphile_worker.h"
 
@@ -141,42 +142,18 @@ set_database_state(GwDbState state)
 static bool
 start_worker(int slot, SupervisedWorker *w)
 {
-	BackgroundWorker bgw;
-	MemoryContext oldcxt;
-	bool		started;
-	struct
-	{
-		int			slot;
-		uint32		gen;
-	}			extra;
+	GwWorkerStart start;
 	GwDatabase *db;
+	char		name[BGW_MAXLEN];
 
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	db = gw_find_database(my_dboid, false);
-	extra.slot = slot;
-	extra.gen = db ? db->slot_gen[slot] : 0;
+	start.slot = slot;
+	start.gen = db ? db->slot_gen[slot] : 0;
 	LWLockRelease(gw_shared->lock);
-
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(bgw.bgw_library_name, GW_EXTENSION_NAME, BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "gw_job_worker_main", BGW_MAXLEN);
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "graphile_worker job worker for database %u",
-			 my_dboid);
-	strlcpy(bgw.bgw_type, "graphile_worker job worker", BGW_MAXLEN);
-	bgw.bgw_main_arg = ObjectIdGetDatum(my_dboid);
-	bgw.bgw_notify_pid = MyProcPid;
-	StaticAssertStmt(sizeof(extra) <= BGW_EXTRALEN, "bgw_extra too small");
-	memcpy(bgw.bgw_extra, &extra, sizeof(extra));
-
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	started = RegisterDynamicBackgroundWorker(&bgw, &w->handle);
-	MemoryContextSwitchTo(oldcxt);
-	if (!started)
-		w->handle = NULL;
-	return started;
+	snprintf(name, sizeof(name), "graphile_worker job worker for database %u", my_dboid);
+	return gw_start_worker("gw_job_worker_main", "graphile_worker job worker", name,
+						   my_dboid, &start, sizeof(start), &w->handle);
 }
 
 /*

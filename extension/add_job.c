@@ -46,6 +46,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
+#include "errors.h"
 #include "graphile_worker.h"
 
 PG_FUNCTION_INFO_V1(gw_sql_add_job);
@@ -64,10 +65,6 @@ enum
 	ARG_JOB_KEY_MODE,
 	ADD_JOB_NARGS
 };
-
-/* Graphile Worker's own SQLSTATEs */
-#define ERRCODE_GW_BAD_JOB_KEY_MODE		MAKE_SQLSTATE('G','W','B','K','M')
-#define ERRCODE_GW_NO_ROW				MAKE_SQLSTATE('G','W','N','O','R')
 
 /* Limits of the table constraints (tasks, job_queues) */
 #define GW_MAX_NAME_CHARS	128

@@ -3,7 +3,8 @@
  * crontab.h
  *	  A database's crontab as the backend uses it: parsed entries with their
  *	  time zones resolved and payloads converted to JSON (crontab.c), and
- *	  the firing of due entries (cron_fire.c).
+ *	  the firing of due entries (cron_fire.c).  The grammar and schedule
+ *	  arithmetic are the backend-free core/cron.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +37,5 @@ extern void gw_cron_register_ids(GwCrontab *crontab, TimestampTz since);
 extern int64 gw_cron_fire(GwCrontab *crontab, int64 minute, bool backfilled,
 						  const bool *eligible, bool *deferred);
 extern int64 gw_cron_backfill(TimestampTz start);
-extern TimestampTz gw_cron_ticker(TimestampTz now);
 
 #endif							/* GW_CRONTAB_H */

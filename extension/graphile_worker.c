@@ -33,5 +33,6 @@ _PG_init(void)
 	/* pg_upgrade's server must not run jobs */
 	if (IsBinaryUpgrade)
 		return;
-	gw_register_launcher();
+	(void) gw_start_worker("gw_launcher_main", "graphile_worker launcher",
+						   "graphile_worker launcher", InvalidOid, NULL, 0, NULL);
 }

@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "postmaster/bgworker.h"
 
 #include "worker_id.h"
 
@@ -185,12 +186,10 @@ extern void gw_refill_timers(Oid dboid, const TimestampTz *times, int ntimes,
 							 bool complete);
 extern bool gw_consume_pending_or_idle(void);
 
-/* ---- background workers (bgworker/) ---- */
-extern void gw_register_launcher(void);
-extern PGDLLEXPORT void gw_launcher_main(Datum arg);
-extern PGDLLEXPORT void gw_supervisor_main(Datum arg);
-extern PGDLLEXPORT void gw_job_worker_main(Datum arg);
-extern void gw_sweep(Oid dboid);
+/* ---- starting our background workers (start_worker.c) ---- */
+extern bool gw_start_worker(const char *function, const char *type,
+							const char *name, Oid dboid, const void *extra,
+							Size extra_len, BackgroundWorkerHandle **handle);
 
 /* ---- transactions and kept plans (xact.c) ---- */
 extern void gw_xact_begin(const char *activity);

@@ -52,13 +52,12 @@ count_regress() {
 	count "$p" "$f"
 }
 
+# regress and isolation are the Makefile's installcheck (REGRESS,
+# ISOLATION: temporary instances with the library preloaded), run in the
+# scratch copy, one suite at a time.
 run_regress() {
-	local tests log=$WORK/regress.log
-	tests=$(cd "$WORK/sql" && ls *.sql | sed 's/\.sql$//' | sort)
-	(cd "$WORK" && run_as "$PGXS_DIR/test/regress/pg_regress" \
-		--temp-instance="$WORK/tmp_regress" --temp-config="$WORK/tests/regress.conf" \
-		--bindir="$BINDIR" --inputdir=. --outputdir="$WORK" \
-		--dbname=contrib_regression $tests) >"$log" 2>&1
+	local log=$WORK/regress.log
+	(cd "$WORK" && run_as make -s PG_CONFIG="$PG_CONFIG" installcheck ISOLATION=) >"$log" 2>&1
 	local rc=$?
 	cat "$log"
 	[ -f "$WORK/regression.diffs" ] && head -200 "$WORK/regression.diffs"
@@ -66,12 +65,8 @@ run_regress() {
 }
 
 run_isolation() {
-	local tests log=$WORK/isolation.log
-	tests=$(cd "$WORK/tests/isolation/specs" && ls *.spec | sed 's/\.spec$//' | sort)
-	(cd "$WORK/tests/isolation" && run_as "$PGXS_DIR/test/isolation/pg_isolation_regress" \
-		--temp-instance="$WORK/tmp_isolation" --temp-config="$WORK/tests/regress.conf" \
-		--bindir="$BINDIR" --inputdir=. --outputdir="$WORK/tests/isolation/output" \
-		--load-extension=graphile_worker $tests) >"$log" 2>&1
+	local log=$WORK/isolation.log
+	(cd "$WORK" && run_as make -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS=) >"$log" 2>&1
 	local rc=$?
 	cat "$log"
 	[ -f "$WORK/tests/isolation/output/regression.diffs" ] &&
@@ -121,13 +116,13 @@ run_unit() {
 		bin=$WORK/$(basename "$t" .c)
 		log=$bin.log
 		srcs=$(sed -n '1s|^/\* sources: \(.*\) \*/$|\1|p' "$t")
-		if ! cc -Wall -Wextra -Werror -I"$ROOT/extension" -I"$ROOT/bgworker" \
+		if ! cc -std=c99 -Wall -Wextra -Werror -I"$ROOT/extension/core" \
 			-o "$bin" "$t" $(for s in $srcs; do echo "$ROOT/$s"; done) -lcmocka -lm >"$log" 2>&1; then
 			cat "$log"
 			count 0 1
 			continue
 		fi
-		CMOCKA_MESSAGE_OUTPUT=stdout "$bin" >"$log" 2>&1
+		GW_SOURCE_DIR=$ROOT CMOCKA_MESSAGE_OUTPUT=stdout "$bin" >"$log" 2>&1
 		cat "$log"
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log")
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log")
@@ -164,7 +159,7 @@ run_pass() {
 	fi
 	rm -rf "$obj"
 	WORK=$(mktemp -d /tmp/graphile_worker_test.XXXXXX)
-	cp -a "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
+	cp -a "$ROOT/Makefile" "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
 	own "$WORK"
 	mark=$WORK/.suite_start
 	for s in $suites; do

@@ -45,20 +45,19 @@ find_postgres() {
 }
 
 # build_install SRC [OBJ] builds and installs the PGXS module whose Makefile
-# is in SRC: in SRC, or out of tree in OBJ (a VPATH build, so that one
-# source tree can be built for two servers without mixing their objects;
-# VPATH is given explicitly because only a PostgreSQL itself built out of
-# tree sets it in its Makefile.global).
+# is in SRC: in SRC, or in a copy of SRC's sources in OBJ, so that one
+# source tree can be built for two servers without mixing their objects
+# (and objects left in SRC by a build by hand do not count).
 build_install() {
-	local src=$1 obj=${2:-$1} vpath=()
+	local src=$1 obj=${2:-$1}
 	if [ "$obj" != "$src" ]; then
-		vpath=(-f "$src/Makefile" VPATH="$src")
 		mkdir -p "$obj" &&
-			(cd "$src" && find . -maxdepth 2 -name '*.c' -printf '%h\n' | sort -u) |
-			(cd "$obj" && xargs mkdir -p) || return 1
+			(cd "$src" && tar cf - --exclude=.git --exclude='*.o' --exclude='*.so' \
+				--exclude='*.bc' --exclude=tmp_check --exclude=results .) |
+			(cd "$obj" && tar xf -) || return 1
 	fi
-	make -C "$obj" "${vpath[@]}" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
-		as_root make -C "$obj" "${vpath[@]}" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+	make -C "$obj" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
+		as_root make -C "$obj" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
 # build_all [OBJ] builds and installs the extension and the example

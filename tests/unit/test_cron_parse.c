@@ -1,4 +1,4 @@
-/* sources: bgworker/cron_parse.c bgworker/cron_json5.c */
+/* sources: extension/core/cron_parse.c extension/core/cron_json5.c */
 /*
  * test_cron_parse.c: the crontab grammar accepts exactly Graphile Worker's
  * time fields, task identifiers, options and JSON5 payloads (plus tz), with

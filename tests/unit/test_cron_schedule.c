@@ -1,4 +1,4 @@
-/* sources: bgworker/cron_parse.c bgworker/cron_json5.c bgworker/cron_schedule.c */
+/* sources: extension/core/cron_parse.c extension/core/cron_json5.c extension/core/cron_schedule.c */
 /*
  * test_cron_schedule.c: the matcher applies the day-of-month/day-of-week OR
  * rule; entries fire at the exact UTC minutes of their local wall-clock

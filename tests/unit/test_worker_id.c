@@ -1,4 +1,4 @@
-/* sources: bgworker/worker_id.c */
+/* sources: extension/core/worker_id.c */
 /*
  * test_worker_id.c: worker ids round-trip through format and parse, every
  * incarnation gets a distinct id, and anything else (Node and Rust worker
