@@ -3,6 +3,9 @@
 #   make            build graphile_worker.so
 #   make install    install the library and the extension's SQL files
 #   make test       install what is missing, build, install, run every suite
+#   make torture    randomized crash and chaos test hunting for lost,
+#                   duplicated and stuck jobs (tests/torture; TORTURE_SECONDS,
+#                   default 300, and TORTURE_SEED)
 #   make bench      compare with Node graphile-worker (tests/bench/bench.sh);
 #                   make bench-quick: a < 60 s subset
 #
@@ -46,12 +49,15 @@ include $(PGXS)
 HEADERS_OWN = $(wildcard extension/*.h bgworker/*.h)
 $(OBJS): $(HEADERS_OWN)
 
-.PHONY: test demo bench bench-quick
+.PHONY: test demo torture bench bench-quick
 test:
 	bash tests/run.sh
 
 demo:
 	bash tests/demo.sh
+
+torture:
+	bash tests/torture/torture.sh
 
 bench:
 	bash tests/bench/bench.sh

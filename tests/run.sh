@@ -8,6 +8,8 @@
 #   isolation  pg_isolation_regress on tests/isolation/specs
 #   tap        PostgreSQL::Test::Cluster scripts in tests/t
 #   unit       cmocka programs built from tests/unit
+#   torture    tests/torture/torture.pl, 60 s of chaos (TORTURE_SECONDS,
+#              TORTURE_SEED as for `make torture`)
 # Servers never run as root: when invoked as root the suites run as the
 # unprivileged user $GW_TEST_USER (default gwtest, created if missing).
 #
@@ -16,7 +18,7 @@
 # GW_TAP=030 to run only the TAP scripts whose names start with 030.
 set -uo pipefail
 
-SUITES=${GW_SUITES:-regress isolation unit tap}
+SUITES=${GW_SUITES:-regress isolation unit tap torture}
 source "$(dirname "$0")/setup.sh"
 
 install_packages || { echo "package installation failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -129,6 +131,25 @@ run_unit() {
 		[ -z "$p" ] && [ -z "$f" ] && f=1
 		count "${p:-0}" "${f:-0}"
 	done
+}
+
+# The torture test's "ok"/"not ok" lines (one per invariant) are counted;
+# a run that dies counts as one more failure.
+run_torture() {
+	local log=$WORK/torture.log rc p f
+	echo "== torture"
+	run_torture_script "${TORTURE_SECONDS:-60}" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok [0-9]+' "$log")
+	f=$(grep -cE '^not ok [0-9]+' "$log")
+	if [ "$rc" != 0 ]; then
+		[ "$f" = 0 ] && f=1
+		echo "--- torture FAILED (exit $rc)"
+		cat "$log"
+	else
+		grep -E '^(ok|not ok|torture:)' "$log" | sed 's|^|torture.pl: |'
+	fi
+	count "$p" "$f"
 }
 
 for s in $SUITES; do
