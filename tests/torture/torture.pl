@@ -40,16 +40,41 @@
 # server restarts itself); pg_ctl stop -m fast, smart, immediate, then
 # start; pg_terminate_backend of a job worker, of the supervisor, of the
 # launcher; reloads of graphile_worker.concurrency (0-4, also in bursts of
-# reloads 0-40 ms apart) and of graphile_worker.paused (on for 0.5-3 s).  Sampled about 4 times a second: never more
-# than one supervisor for the database, and never more job workers than
-# graphile_worker.concurrency once 15 s passed since it changed (a stopped
-# worker may finish its batch).
+# reloads 0-20 ms apart, up and down) and of graphile_worker.paused (on for
+# 0.5-3 s).  Sampled about 4 times a second: never more than one
+# supervisor for the database, and never more job workers than
+# graphile_worker.concurrency once 8 s passed since it changed (a stopped
+# worker may finish its batch), nor more idle ones once 2 s passed (the
+# next chaos waits 9 s after a reload of concurrency, 7 s after the
+# launcher was terminated, for what they bring about to show).
 #
 # Quiescence: normal settings again, jobs waiting for a retry made due
 # (reschedule_jobs, repeatedly) until the queue holds only permanently
-# failed, unlocked jobs, or nothing changes for 20 s.  Then every invariant
-# is checked and each violation is printed with its ledger row, effects
-# and job row; the output ends with one line
+# failed, unlocked jobs, or nothing changes for 20 s (45 s at most; 120 s
+# for runs of 300 s or more).  Then, one TAP test each:
+#   1. no job lost: every job due an effect has one or is still queued;
+#   2. no token has two effects;
+#   3. no job and no named queue is left locked;
+#   4. no failed attempt left an effect (always failing jobs have none,
+#      flaky ones only from a later attempt, rows of "many" jobs come all
+#      or none, a write a handler rolled back stays gone) nor failed
+#      another job (an earlier error seen by a handler is its own, its
+#      worker's death or, with a timeout, its time-out);
+#   5. a child exists (once) iff its parent succeeded;
+#   6. every add_job/add_jobs call succeeded; every job ended as its kind
+#      says: completed and gone, or permanently failed (attempts =
+#      max_attempts, unlocked, last_error its own failure with DETAIL and
+#      HINT, its time-out or its worker's death), never stuck; handlers
+#      ran as their owners; replaced or deduplicated payloads never ran;
+#   7. the process samples above, and concurrency job workers and one
+#      supervisor at the end;
+#   8. no ERROR, FATAL or PANIC of our processes in the server log but
+#      those of shutdowns (SQLSTATE 57P01-57P03);
+#   9. the run was not vacuous: every kind of chaos happened (each kill -9
+#      seen in the log), every behaviour and handler ran, keyed jobs were
+#      replaced before they ran.
+# Each violation is printed with its ledger row, effects and job row; the
+# output ends with one line
 #   torture: jobs=N succeeded=S failed=F lost=L duplicated=D locked=K seed=X
 # (jobs: ledger tokens plus children due; succeeded: completed with an
 # effect; failed: permanently failed; lost: due an effect, gone from the
@@ -75,7 +100,8 @@ die "TORTURE_SEED must be a number from 1 to 2147483646\n"
 die "TORTURE_SECONDS must be a number\n" unless $SECONDS =~ /^\d+$/;
 
 my $NORMAL_CONCURRENCY = 3;
-my $GRACE              = 15;     # s after a concurrency change before judging
+my $GRACE              = 8;      # s after a concurrency change before judging
+my $IDLE_GRACE         = 2;      # the same for idle workers
 my $STALL              = 20;     # s without progress that ends quiescence
 my $QUIESCE_MAX = $SECONDS < 300 ? 45 : 120;    # s at most for quiescence
 my $REPLAY = "TORTURE_SEED=$SEED TORTURE_SECONDS=$SECONDS make torture";
@@ -100,9 +126,9 @@ sub shuffled
 }
 
 # Everything goes to the log file (tmp_check/log/regress_log_torture);
-# say() also goes to the terminal.
+# show() also goes to the terminal.
 my $OUT = Test::More->builder->output;
-sub say { my ($text) = @_; print $OUT "# $_\n" for split /\n/, $text; return; }
+sub show { my ($text) = @_; print $OUT "# $_\n" for split /\n/, $text; return; }
 
 my $T0 = time;
 sub elapsed { return time - $T0; }
@@ -129,7 +155,7 @@ sub violation
 	return;
 }
 
-say("torture: seed=$SEED seconds=$SECONDS (replay: $REPLAY)");
+show("torture: seed=$SEED seconds=$SECONDS (replay: $REPLAY)");
 
 # --- The cluster ------------------------------------------------------------
 
@@ -154,19 +180,23 @@ $ENV{PGCTLTIMEOUT} = 30;    # a stop that takes longer is a violation
 my $db = 'torture';
 my $superuser = scalar getpwuid($<);
 
-# sql() dies on error; try_sql() returns undef (the server may be down).
+# sql() dies on error; try_sql() returns undef (the server may be down)
+# and leaves psql's stderr in $sql_error.
 sub sql { return $node->safe_psql($db, $_[0]); }
+my $sql_error = '';
 
 sub try_sql
 {
 	my ($query, $timeout) = @_;
 	my ($out, $err, $timed_out) = ('', '', 0);
+	$sql_error = '';
 	my $rc = $node->psql(
 		$db, $query,
 		stdout    => \$out,
 		stderr    => \$err,
 		timeout   => $timeout // 60,
 		timed_out => \$timed_out);
+	$sql_error = $timed_out ? 'timed out' : $err;
 	return undef if $timed_out || !defined $rc || $rc != 0;
 	return $out;
 }
@@ -336,13 +366,25 @@ sql(join "\n", map { handler_sql($_) } @handlers);
 my @behaviours = (
 	[ ok => 28 ], [ error => 8 ], [ flaky => 8 ], [ catch => 5 ], [ fk => 3 ],
 	[ slow => 3 ], [ child => 8 ], [ many => 5 ], [ keyed => 12 ]);
-my $behaviour_weight = 0;
-$behaviour_weight += $_->[1] for @behaviours;
+# The run alternates between eras of 200-400 jobs (about 10-15 s) with
+# every behaviour and eras of 400-800 jobs without fk jobs, so that what a
+# job that breaks its worker could hide (e.g. a worker too many, which it
+# would take down) also gets its chance.
+my $fk_era = 0;
+my $era_left = 0;
 
 sub pick_behaviour
 {
-	my $r = rnd() * $behaviour_weight;
-	for my $b (@behaviours)
+	if ($era_left-- <= 0)
+	{
+		$fk_era = !$fk_era;
+		$era_left = $fk_era ? irand(200, 400) : irand(400, 800);
+	}
+	my @mix = grep { $fk_era || $_->[0] ne 'fk' } @behaviours;
+	my $total = 0;
+	$total += $_->[1] for @mix;
+	my $r = rnd() * $total;
+	for my $b (@mix)
 	{
 		return $b->[0] if ($r -= $b->[1]) < 0;
 	}
@@ -446,8 +488,13 @@ sub add_tick
 	my @specs = map { new_spec($via, $preserve, \%keys_used) } 1 .. $n;
 	my $json = JSON::PP->new->canonical->encode(\@specs);
 	my $out = try_sql("SELECT public.torture_add(\$j\$$json\$j\$::jsonb, '$via', $preserve)");
-	if (defined $out) { $adds_ok++; $jobs_added += $n; }
-	else              { $adds_failed++; }
+	if (defined $out) { $adds_ok++; $jobs_added += $n; return; }
+	$adds_failed++;
+	print "adding failed: $sql_error\n";
+	# the server going away is no fault of add_job; an error is
+	violation('add', "$via failed: $sql_error  specs: $json")
+	  if $sql_error =~ /ERROR:/
+	  && $sql_error !~ /terminating connection|server closed the connection|connection to server/;
 	return;
 }
 
@@ -456,7 +503,6 @@ sub add_tick
 my $concurrency = $NORMAL_CONCURRENCY;
 my $concurrency_since = time;    # last change of the setting, or restart
 my ($samples, $max_workers, $max_supervisors) = (0, 0, 0);
-my %process_violations;          # kind => count
 
 sub gw_pids
 {
@@ -476,31 +522,60 @@ sub sample
 	my $out = try_sql(q{
 SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker job worker') || ' ' ||
        count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor') || ' ' ||
-       coalesce(string_agg(backend_type || ' ' || pid || ' since ' || backend_start, ', '
-                           ORDER BY backend_type, pid), '')
+       count(*) FILTER (WHERE backend_type = 'graphile_worker job worker' AND state = 'idle') || ' ' ||
+       coalesce(string_agg(backend_type || ' ' || pid || ' (' || coalesce(state, '') || ') since '
+                           || backend_start, ', ' ORDER BY backend_type, pid), '')
   FROM pg_stat_activity
  WHERE backend_type IN ('graphile_worker job worker', 'graphile_worker supervisor')
    AND datname = current_database()});
 	return undef unless defined $out;
-	my ($w, $s, $list) = split / /, $out, 3;
+	my ($w, $s, $idle, $list) = split / /, $out, 4;
 	$samples++;
 	$max_workers = $w if $w > $max_workers;
+	printf "sample at %.1f s: %d job workers (%d idle), %d supervisors, concurrency %d\n",
+	  time - ($chaos_t0 // $T0), $w, $idle, $s, $concurrency;
 	$max_supervisors = $s if $s > $max_supervisors;
 	return "$w $s" unless $judge;
-	if ($s > 1)
-	{
-		violation('processes', sprintf('%d supervisors for the database at %.1f s: %s',
-				$s, time - $chaos_t0, $list))
-		  if $process_violations{supervisors}++ < 5;
-	}
-	if ($w > $concurrency && time - $concurrency_since > $GRACE)
-	{
-		violation('processes',
-			sprintf('%d job workers with concurrency %d (set %.1f s before) at %.1f s: %s',
-				$w, $concurrency, time - $concurrency_since, time - $chaos_t0, $list))
-		  if $process_violations{workers}++ < 5;
-	}
+	incident('supervisors', $s > 1,
+		sprintf('%d supervisors for the database: %s', $s, $list));
+	# a worker told to stop finishes its batch first, but does not idle
+	incident('workers',
+		$w > $concurrency && time - $concurrency_since > $GRACE
+		  || $idle > $concurrency && time - $concurrency_since > $IDLE_GRACE,
+		sprintf('%d job workers (%d idle) with concurrency %d, set %.1f s before: %s',
+			$w, $idle, $concurrency, time - $concurrency_since, $list));
 	return "$w $s";
+}
+
+# incident($kind, $bad, $detail): bad samples of a kind make one incident,
+# until 3 good samples in a row; reported (by close_incidents) with its
+# first sample.
+my %incident;    # kind => [first detail, from, to, bad samples, good in a row]
+my @incidents;
+
+sub incident
+{
+	my ($kind, $bad, $detail) = @_;
+	my $t = time - ($chaos_t0 // $T0);
+	if ($bad)
+	{
+		$incident{$kind} //= [ $detail, $t, $t, 0, 0 ];
+		@{ $incident{$kind} }[ 2 .. 4 ] = ($t, $incident{$kind}[3] + 1, 0);
+	}
+	elsif ($incident{$kind} && ++$incident{$kind}[4] >= 3)
+	{
+		push @incidents, delete $incident{$kind};
+	}
+	return;
+}
+
+sub close_incidents
+{
+	push @incidents, delete $incident{$_} for sort keys %incident;
+	violation('processes', sprintf("from %.1f s to %.1f s (%d bad samples): %s", @$_[ 1 .. 3 ], $_->[0]))
+	  for sort { $a->[1] <=> $b->[1] } @incidents;
+	@incidents = ();
+	return;
 }
 
 # --- Chaos ------------------------------------------------------------------------
@@ -598,12 +673,12 @@ my %chaos = (
 		return 1;
 	},
 	concurrency_burst => sub {
-		# 2-4 reloads 0-40 ms apart, from one session, up and down (a
+		# 4-10 reloads 0-20 ms apart, from one session, up and down (a
 		# worker started by one may not have begun when the next comes)
-		my $n = irand(2, 4);
+		my $n = irand(4, 10);
 		my $up = chance(0.5) ? 1 : 0;
 		my @v = map { $_ == $n ? irand(1, 4) : ($_ % 2 == $up ? irand(3, 4) : irand(0, 1)) } 1 .. $n;
-		my @ms = map { irand(0, 40) } 1 .. $n - 1;
+		my @ms = map { irand(0, 20) } 1 .. $n - 1;
 		my $q = '';
 		for my $i (0 .. $n - 1)
 		{
@@ -624,26 +699,35 @@ my %chaos = (
 		return 1;
 	},
 );
-my @chaos_kinds = sort keys %chaos;
+# a deck has each kind once, and bursts twice (a worker left over by one is
+# a matter of timing)
+my @chaos_kinds = ((sort keys %chaos), 'concurrency_burst');
 my @deck;
 
 sub chaos
 {
 	@deck = shuffled(@chaos_kinds) unless @deck;
-	# the next kind that is possible now (e.g. there may be no job worker
-	# to kill); the others stay in the deck, in order
-	for my $i (0 .. $#deck)
+	for my $round (1, 2)
 	{
-		my $kind = $deck[$i];
-		if ($chaos{$kind}->())
+		# the next kind that is possible now (e.g. there may be no job
+		# worker to kill); the others stay in the deck, in order
+		for my $i (0 .. $#deck)
 		{
-			$happened{$kind}++;
-			splice @deck, $i, 1;
-			# the launcher comes back 5 s after it was terminated: let what
-			# it does then be seen before anything restarts the server
-			return $kind eq 'terminate_launcher' ? 7 : 0;
+			my $kind = $deck[$i];
+			if ($chaos{$kind}->())
+			{
+				$happened{$kind}++;
+				splice @deck, $i, 1;
+				# what some kinds bring about takes time to show, and any
+				# restart would hide it: the launcher comes back 5 s after
+				# it was terminated; workers left over by reloads
+				return $kind eq 'terminate_launcher' ? 7
+				  : $kind =~ /^concurrency/ ? $GRACE + 1 : 0;
+			}
+			print "chaos $kind not possible now\n";
 		}
-		print "chaos $kind not possible now\n";
+		# none is: a fresh deck behind this one
+		push @deck, shuffled(@chaos_kinds);
 	}
 	return 0;
 }
@@ -683,7 +767,7 @@ sub run_pending
 	  || time > $deadline;
 	die "the control job did not run within 60 s\n"
 	  unless try_sql(q{SELECT count(*) FROM public.effects WHERE token = 'control'}) eq '1';
-	say(sprintf('setup done in %.1f s: %d handlers, %d job workers', elapsed(),
+	show(sprintf('setup done in %.1f s: %d handlers, %d job workers', elapsed(),
 		scalar @handlers, $NORMAL_CONCURRENCY));
 }
 
@@ -710,7 +794,7 @@ $chaos_t0 = time;
 			{
 				my $n = 0;
 				$n += $_ for values %happened;
-				say(sprintf('[%3d s] %d jobs added, %d chaos events',
+				show(sprintf('[%3d s] %d jobs added, %d chaos events',
 					time - $chaos_t0, $jobs_added, $n));
 				$next_progress += 15;
 			}
@@ -720,11 +804,7 @@ $chaos_t0 = time;
 	};
 	violation('driver', "the chaos phase stopped: $@") unless $ok;
 }
-for my $kind (sort keys %process_violations)
-{
-	violation('processes', "the samples above are the first 5 of $process_violations{$kind} with too many $kind")
-	  if $process_violations{$kind} > 5;
-}
+close_incidents();
 my $chaos_seconds = time - $chaos_t0;
 event('chaos ends');
 
@@ -782,7 +862,7 @@ SELECT pid || ' ' || backend_type || ' ' || coalesce(state, '') || ' ' || coales
 	$quiesce_seconds = time - $t;
 	event(sprintf('quiescence %s after %.1f s', $quiet ? 'reached' : 'NOT reached',
 		$quiesce_seconds));
-	say(sprintf('chaos phase %.0f s, quiescence %s in %.1f s', $chaos_seconds,
+	show(sprintf('chaos phase %.0f s, quiescence %s in %.1f s', $chaos_seconds,
 		$quiet ? 'reached' : 'NOT reached', $quiesce_seconds));
 
 	# The processes settle: concurrency job workers and one supervisor.
@@ -794,6 +874,7 @@ SELECT pid || ' ' || backend_type || ' ' || coalesce(state, '') || ' ' || coales
 		last if $s eq "$NORMAL_CONCURRENCY 1";
 		usleep(200_000);
 	}
+	close_incidents();
 	if ($s ne "$NORMAL_CONCURRENCY 1")
 	{
 		my $list = try_sql(q{SELECT string_agg(backend_type || ' ' || pid || ' since ' || backend_start, ', ')
@@ -1117,7 +1198,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 {
 	if ($SECONDS >= 30)
 	{
-		for my $k (@chaos_kinds)
+		for my $k (sort keys %chaos)
 		{
 			violation('coverage', "no chaos of kind $k happened") unless $happened{$k};
 		}
@@ -1140,7 +1221,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 
 # --- Report --------------------------------------------------------------------------------
 
-say(sprintf('%d jobs added in %d transactions (%d adds failed while the server was down); '
+show(sprintf('%d jobs added in %d transactions (%d failed); '
 	  . 'chaos: %s; covered: %s; samples %d (max %d job workers, %d supervisors)',
 	$jobs_added, $adds_ok, $adds_failed,
 	join(', ', map { "$_ $happened{$_}" } sort keys %happened),
@@ -1153,7 +1234,7 @@ my @checks = (
 	[ 'no job or queue left locked', ['locked'] ],
 	[ 'failed attempts left no effect and did not fail other jobs', ['effect of a failure'] ],
 	[ 'a child exists once iff its parent succeeded', ['children'] ],
-	[ 'every job ended as expected', ['outcome'] ],
+	[ 'every job was added and ended as expected', [ 'add', 'outcome' ] ],
 	[ 'never more job workers than concurrency (and as many at the end), never two supervisors', ['processes'] ],
 	[ 'no error of a worker in the server log', ['server log'] ],
 	[ 'the run is not vacuous (chaos, behaviours and handlers covered)', [ 'coverage', 'driver' ] ],
@@ -1168,17 +1249,17 @@ for my $c (@checks)
 	for my $v (@v)
 	{
 		last if ++$shown > 10;
-		say($v);
+		show($v);
 	}
-	say('... and ' . (@v - 10) . ' more (all in ' . $node->logfile . ' and the test log)') if @v > 10;
+	show('... and ' . (@v - 10) . ' more (all in ' . $node->logfile . ' and the test log)') if @v > 10;
 }
 my $failed = grep { @{ $violations{$_} } } keys %violations;
 if ($failed)
 {
-	say('the chaos, in seconds since it began:');
-	say(sprintf('%7.2f  %s', @$_)) for @timeline;
-	say("replay: $REPLAY");
-	say('server log: ' . $node->logfile);
+	show('the chaos, in seconds since it began:');
+	show(sprintf('%7.2f  %s', @$_)) for @timeline;
+	show("replay: $REPLAY");
+	show('server log: ' . $node->logfile);
 }
 done_testing();
 Test::More->builder->no_ending(1);
