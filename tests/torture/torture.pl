@@ -890,6 +890,7 @@ SELECT pid || ' ' || backend_type || ' ' || coalesce(state, '') || ' ' || coales
 my %count = map { $_ => 0 } qw(jobs succeeded failed lost duplicated locked);
 my %covered;    # behaviour => jobs that ended as expected
 my %handler_effects;
+my %dup_handlers;    # handler of the first effect => tokens with two or more
 
 sub fetch_json
 {
@@ -951,8 +952,8 @@ sub describe
 		next unless defined $text && $text =~ /gw-[0-9a-f]+-([0-9a-f]+)-[0-9a-f]+/;
 		my $pid = $effect_pid{$1};
 		next unless defined $pid && !$noted{$pid}++;
-		push @lines, "  (the worker that committed an effect, pid $pid, still held the job's lock"
-		  . " afterwards: see its worker id above)";
+		push @lines, "  (pid $pid committed an effect, yet the job stayed locked by it afterwards:"
+		  . " its worker id, gw-...-$1-..., is in a later last_error or locked_by)";
 	}
 	return join "\n", @lines;
 }
@@ -983,7 +984,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 		my $parent_done = grep { $_->{phase} eq 'done' } @{ $effects{ $l->{token} } // [] };
 		my $c = "$l->{token}.c";
 		$expected{$c} = $ledger{$c} = {
-			token => $c, task => $l->{child_task}, behaviour => 'child of ' . $l->{behaviour},
+			token => $c, task => $l->{child_task}, behaviour => 'child job',
 			expect => $parent_done ? 'once' : 'none', max_attempts => 25, fail_until => 0,
 			nrows => 0, via => "the handler of $l->{token}", added_at => 'with its parent',
 			parent => $l->{token}};
@@ -1010,6 +1011,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 		if ($e > 1)
 		{
 			$count{duplicated}++;
+			$dup_handlers{ $done[0]{handler} }++;
 			violation($cat->('duplicated'), "$e effects:\n" . describe($token));
 		}
 		if (@jobs > 1)
@@ -1054,7 +1056,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 			}
 			else
 			{
-				$covered{ $child ? 'child' : $l->{behaviour} }++;
+				$covered{ $child ? 'child job' : $l->{behaviour} }++;
 			}
 			# a flaky job's effect comes from an attempt after its failures
 			for my $d (@done)
@@ -1204,7 +1206,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 		}
 	}
 	my $min = $SECONDS >= 30 ? 3 : 1;
-	for my $b ((map { $_->[0] } @behaviours), 'child')
+	for my $b ((map { $_->[0] } @behaviours), 'child job')
 	{
 		violation('coverage', "only " . ($covered{$b} // 0) . " $b jobs ended as expected (< $min)")
 		  if ($covered{$b} // 0) < $min;
@@ -1253,6 +1255,9 @@ for my $c (@checks)
 	}
 	show('... and ' . (@v - 10) . ' more (all in ' . $node->logfile . ' and the test log)') if @v > 10;
 }
+show('tokens with two or more effects, by handler: '
+	  . join(', ', map { "$_ $dup_handlers{$_}" } sort { $dup_handlers{$b} <=> $dup_handlers{$a} || $a cmp $b } keys %dup_handlers))
+  if %dup_handlers;
 my $failed = grep { @{ $violations{$_} } } keys %violations;
 if ($failed)
 {
