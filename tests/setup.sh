@@ -1,8 +1,8 @@
 # tests/setup.sh: what `make test` (tests/run.sh), `make demo` (tests/demo.sh),
-# `make torture` (tests/torture/torture.sh) and `make bench` share: install missing Debian packages, find PostgreSQL,
-# build and install the extension and the example C handlers, and run
-# commands as an unprivileged user when invoked as root (initdb refuses
-# root).  Sourced, not run.
+# `make torture` (tests/torture/torture.sh) and `make bench` share: install
+# missing Debian packages, find PostgreSQL, build and install the extension
+# and the example C handlers, and run commands as an unprivileged user when
+# invoked as root (initdb refuses root).  Sourced, not run.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
