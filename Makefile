@@ -7,6 +7,9 @@
 #                   check-cassert's pass)
 #   make check-cassert  the suites against an assert-enabled PostgreSQL,
 #                   built once into /var/cache/graphile_worker (tests/cassert.sh)
+#   make torture    randomized crash and chaos test hunting for lost,
+#                   duplicated and stuck jobs (tests/torture; TORTURE_SECONDS,
+#                   default 300, and TORTURE_SEED)
 #   make bench      compare with Node graphile-worker (tests/bench/bench.sh);
 #                   make bench-quick: a < 60 s subset
 #
@@ -70,7 +73,7 @@ HEADERS_OWN = $(wildcard $(srcdir)/extension/*.h $(srcdir)/extension/core/*.h \
 	$(srcdir)/bgworker/*.h)
 $(OBJS): $(HEADERS_OWN)
 
-.PHONY: test check-cassert demo bench bench-quick
+.PHONY: test check-cassert demo torture bench bench-quick
 test:
 	bash tests/run.sh
 
@@ -79,6 +82,9 @@ check-cassert:
 
 demo:
 	bash tests/demo.sh
+
+torture:
+	bash tests/torture/torture.sh
 
 bench:
 	bash tests/bench/bench.sh

@@ -8,14 +8,16 @@
 #   isolation  pg_isolation_regress on tests/isolation/specs
 #   tap        PostgreSQL::Test::Cluster scripts in tests/t
 #   unit       cmocka programs built from tests/unit
+#   torture    tests/torture/torture.pl, 60 s of chaos (TORTURE_SECONDS,
+#              TORTURE_SEED as for `make torture`)
 # Servers never run as root: when invoked as root the suites run as the
 # unprivileged user $GW_TEST_USER (default gwtest, created if missing).
 #
-# Two passes, each building the extension out of tree for its server: the
+# Two passes, each building the extension in a copy of the sources for its
+# server: the
 # first runs $GW_SUITES against Debian's server (or $PG_CONFIG); the cassert
-# pass runs $GW_CASSERT_SUITES (default regress isolation tap, and torture
-# when tests/torture exists) against the assert-enabled PostgreSQL that
-# tests/cassert.sh builds once.  GW_CASSERT=1 runs both (the default when
+# pass runs $GW_CASSERT_SUITES (default regress isolation tap torture)
+# against the assert-enabled PostgreSQL that tests/cassert.sh builds once.  GW_CASSERT=1 runs both (the default when
 # CI=true), GW_CASSERT=only the cassert pass (`make check-cassert`),
 # GW_CASSERT=0 the first only (the default otherwise).  A failed assertion
 # or corrupt memory reported in a server log counts as a failure.
@@ -28,10 +30,8 @@ set -uo pipefail
 
 source "$(dirname "$0")/setup.sh"
 
-SUITES=${GW_SUITES:-regress isolation unit tap}
-CASSERT_SUITES=${GW_CASSERT_SUITES:-regress isolation tap}
-[ -z "${GW_CASSERT_SUITES:-}" ] && [ -d "$ROOT/tests/torture" ] &&
-	CASSERT_SUITES="$CASSERT_SUITES torture"
+SUITES=${GW_SUITES:-regress isolation unit tap torture}
+CASSERT_SUITES=${GW_CASSERT_SUITES:-regress isolation tap torture}
 CASSERT=${GW_CASSERT:-}
 [ -z "$CASSERT" ] && { [ "${CI:-}" = true ] && CASSERT=1 || CASSERT=0; }
 
@@ -141,6 +141,24 @@ check_server_logs() {
 		grep -m1 -B5 -A25 -E "$pattern" "$log"
 		count 0 1
 	done < <(find "$WORK" -type f -name '*.log' -newer "$1" -exec grep -lE "$pattern" {} + 2>/dev/null)
+}
+
+# The torture test's "ok"/"not ok" lines (one per invariant) are counted;
+# a run that dies counts as one more failure.
+run_torture() {
+	local log=$WORK/torture.log rc p f
+	run_torture_script "${TORTURE_SECONDS:-60}" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok [0-9]+' "$log")
+	f=$(grep -cE '^not ok [0-9]+' "$log")
+	if [ "$rc" != 0 ]; then
+		[ "$f" = 0 ] && f=1
+		echo "--- torture FAILED (exit $rc)"
+		cat "$log"
+	else
+		grep -E '^(ok|not ok|torture:)' "$log" | sed 's|^|torture.pl: |'
+	fi
+	count "$p" "$f"
 }
 
 # run_pass LABEL SUITES: builds and installs the extension into the

@@ -1,9 +1,9 @@
-# tests/setup.sh: what `make test` (tests/run.sh), `make demo` (tests/demo.sh)
-# and `make bench` share: install missing Debian packages, find PostgreSQL,
-# build and install the extension and the example C handlers, and run
-# commands as an unprivileged user when invoked as root (initdb refuses
-# root).  Sourced, not run.  tests/cassert.sh builds the assert-enabled
-# PostgreSQL that lives in $CASSERT_PREFIX.
+# tests/setup.sh: what `make test` (tests/run.sh), `make demo` (tests/demo.sh),
+# `make torture` (tests/torture/torture.sh) and `make bench` share: install
+# missing Debian packages, find PostgreSQL, build and install the extension
+# and the example C handlers, and run commands as an unprivileged user when
+# invoked as root (initdb refuses root).  Sourced, not run.  tests/cassert.sh
+# builds the assert-enabled PostgreSQL that lives in $CASSERT_PREFIX.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
@@ -82,4 +82,14 @@ define_run_as() {
 		run_as() { "$@"; }
 		own() { :; }
 	fi
+}
+
+# run_torture_script SECONDS runs tests/torture/torture.pl from the scratch
+# copy $WORK as run_as, with SECONDS of chaos (TORTURE_SEED passes through).
+run_torture_script() {
+	(cd "$WORK/tests" && run_as env PATH="$BINDIR:$PATH" \
+		TESTDIR="$WORK/tests" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+		PERL5LIB="$PGXS_DIR/test/perl" \
+		TORTURE_SECONDS="$1" TORTURE_SEED="${TORTURE_SEED:-}" \
+		perl "$WORK/tests/torture/torture.pl")
 }
