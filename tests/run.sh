@@ -162,20 +162,17 @@ run_torture() {
 }
 
 # run_pass LABEL SUITES: builds and installs the extension into the
-# PostgreSQL of $PG_CONFIG, out of tree (so objects built for one server
+# PostgreSQL of $PG_CONFIG, in a copy of the sources (so objects built for one server
 # are never linked for another), then runs SUITES in a scratch copy owned
 # by the user that runs the servers.
 run_pass() {
-	local label=$1 suites=$2 s failed_before=$failed obj mark
+	local label=$1 suites=$2 s failed_before=$failed mark
 	find_postgres
-	obj=$(mktemp -d /tmp/graphile_worker_build.XXXXXX)
-	if ! build_all "$obj"; then
-		rm -rf "$obj"
+	if ! build_all; then
 		echo "build or install failed"
 		count 0 1
 		return
 	fi
-	rm -rf "$obj"
 	WORK=$(mktemp -d /tmp/graphile_worker_test.XXXXXX)
 	cp -a "$ROOT/Makefile" "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
 	own "$WORK"

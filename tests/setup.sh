@@ -44,27 +44,33 @@ find_postgres() {
 	PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/.." && pwd)
 }
 
-# build_install SRC [OBJ] builds and installs the PGXS module whose Makefile
-# is in SRC: in SRC, or in a copy of SRC's sources in OBJ, so that one
+# build_install SRC OBJ builds and installs the PGXS module whose Makefile
+# is in SRC, in a copy of SRC's sources in OBJ, so that one
 # source tree can be built for two servers without mixing their objects
 # (and objects left in SRC by a build by hand do not count).
 build_install() {
-	local src=$1 obj=${2:-$1}
-	if [ "$obj" != "$src" ]; then
-		mkdir -p "$obj" &&
-			(cd "$src" && tar cf - --exclude=.git --exclude='*.o' --exclude='*.so' \
-				--exclude='*.bc' --exclude=tmp_check --exclude=results .) |
-			(cd "$obj" && tar xf -) || return 1
-	fi
+	local src=$1 obj=$2
+	mkdir -p "$obj" &&
+		(cd "$src" && tar cf - --exclude=.git --exclude='*.o' --exclude='*.so' \
+			--exclude='*.bc' --exclude=tmp_check --exclude=results .) |
+		(cd "$obj" && tar xf -) || return 1
 	make -C "$obj" -s PG_CONFIG="$PG_CONFIG" >/dev/null &&
 		as_root make -C "$obj" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
-# build_all [OBJ] builds and installs the extension and the example
-# handlers into the PostgreSQL of $PG_CONFIG, in the source tree or, given
-# OBJ, out of tree in OBJ/graphile_worker and OBJ/c_handler.
+# build_all builds and installs the extension and the example handlers into
+# the PostgreSQL of $PG_CONFIG, in a scratch copy of the sources (the source
+# tree stays free of objects).
 build_all() {
-	local obj=${1:-}
+	local obj rc
+	obj=$(mktemp -d /tmp/graphile_worker_build.XXXXXX)
+	echo "== building against $("$PG_CONFIG" --version) ($("$PG_CONFIG" --bindir))"
+	build_install "$ROOT" "$obj/graphile_worker" &&
+		build_install "$ROOT/tests/c_handler" "$obj/c_handler"
+	rc=$?
+	rm -rf "$obj"
+	return $rc
+}
 	echo "== building against $("$PG_CONFIG" --version) ($("$PG_CONFIG" --bindir))"
 	build_install "$ROOT" ${obj:+"$obj/graphile_worker"} &&
 		build_install "$ROOT/tests/c_handler" ${obj:+"$obj/c_handler"}
