@@ -71,10 +71,6 @@ build_all() {
 	rm -rf "$obj"
 	return $rc
 }
-	echo "== building against $("$PG_CONFIG" --version) ($("$PG_CONFIG" --bindir))"
-	build_install "$ROOT" ${obj:+"$obj/graphile_worker"} &&
-		build_install "$ROOT/tests/c_handler" ${obj:+"$obj/c_handler"}
-}
 
 # define_run_as defines run_as CMD...: CMD as $TEST_USER when root, else as
 # the caller.  Files the command writes must be in a folder that user owns.
