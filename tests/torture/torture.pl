@@ -91,6 +91,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+# What last_error says when the job's worker died (crash, kill -9) or was
+# terminated (pg_terminate_backend) while running it: the attempt counts.
+my $interrupted = qr/^(?:worker \S+ died while running this job|worker was terminated while running this job(?:; .*)?)$/s;
+
 my $SECONDS = $ENV{TORTURE_SECONDS} || 300;
 my $SEED    = $ENV{TORTURE_SEED};
 $SEED = (int(time * 1000) ^ ($$ << 10)) % 2147483646 + 1
@@ -1097,7 +1101,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 				  : $l->{behaviour} eq 'slow' ? qr/^job timed out after 200 ms/
 				  : qr/^torture: \Q$token\E fails on purpose\nDETAIL: handler \S+, attempt \d+\nHINT: its writes must be rolled back/;
 				violation('outcome', "last_error is neither its own failure nor its worker's death:\n" . describe($token))
-				  unless $err =~ $own || $err =~ /^worker \S+ died while running this job$/;
+				  unless $err =~ $own || $err =~ $interrupted;
 				$covered{ $l->{behaviour} }++;
 			}
 		}
@@ -1138,7 +1142,7 @@ SELECT j.id, j.payload->>'token' AS token, t.identifier AS task, j.attempts, j.m
 			my $prev = $d->{prev_error};
 			next unless defined $prev;
 			my $h = $handler{ $d->{handler} };
-			next if $prev =~ /^worker \S+ died while running this job$/;
+			next if $prev =~ $interrupted;
 			next if $h && $h->{timeout} && $prev =~ /^job timed out after 200 ms/;
 			next if $prev =~ /^torture: \Q$token\E fails on purpose\n/;
 			violation('effect of a failure',
