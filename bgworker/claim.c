@@ -106,6 +106,17 @@ static const char *const claim_sql =
 "           jobs.updated_at, jobs.key, jobs.locked_at, jobs.locked_by,"
 "           jobs.revision, jobs.flags, jobs.payload";
 
+/*
+ * The end of complete, fail and return: unlock the named queues of the jobs
+ * in CTE j that the worker (parameter worker) still holds.
+ */
+#define UNLOCK_QUEUES_OF_J(worker) \
+"UPDATE graphile_worker._private_job_queues AS job_queues" \
+"   SET locked_by = NULL, locked_at = NULL" \
+"  FROM j" \
+" WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id" \
+"   AND job_queues.locked_by OPERATOR(pg_catalog.=) " worker "::pg_catalog.text"
+
 /* $1 job ids, $2 worker id */
 static const char *const complete_sql =
 "WITH j AS ("
@@ -114,11 +125,7 @@ static const char *const complete_sql =
 "     AND jobs.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text"
 "  RETURNING jobs.job_queue_id"
 ")"
-"UPDATE graphile_worker._private_job_queues AS job_queues"
-"   SET locked_by = NULL, locked_at = NULL"
-"  FROM j"
-" WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
-"   AND job_queues.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text";
+UNLOCK_QUEUES_OF_J("$2");
 
 /* $1 job id, $2 message, $3 worker id */
 static const char *const fail_sql =
@@ -134,11 +141,7 @@ static const char *const fail_sql =
 "     AND jobs.locked_by OPERATOR(pg_catalog.=) $3::pg_catalog.text"
 "  RETURNING jobs.job_queue_id, jobs.run_at, jobs.attempts, jobs.max_attempts"
 "), q AS ("
-"  UPDATE graphile_worker._private_job_queues AS job_queues"
-"     SET locked_by = NULL, locked_at = NULL"
-"    FROM j"
-"   WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
-"     AND job_queues.locked_by OPERATOR(pg_catalog.=) $3::pg_catalog.text"
+UNLOCK_QUEUES_OF_J("$3")
 ")"
 "SELECT j.run_at, j.attempts OPERATOR(pg_catalog.>=) j.max_attempts FROM j";
 
@@ -159,11 +162,7 @@ static const char *const return_sql =
 "     AND jobs.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text"
 "  RETURNING jobs.job_queue_id"
 ")"
-"UPDATE graphile_worker._private_job_queues AS job_queues"
-"   SET locked_by = NULL, locked_at = NULL"
-"  FROM j"
-" WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
-"   AND job_queues.locked_by OPERATOR(pg_catalog.=) $2::pg_catalog.text";
+UNLOCK_QUEUES_OF_J("$2");
 
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr return_plan = NULL;

@@ -2,7 +2,8 @@
  *
  * handler.c
  *	  Task handlers: finding the function that runs a task, and calling it
- *	  as its owner.  Runs in job workers.
+ *	  with the job's arguments.  Runs in job workers; job_runner.c calls
+ *	  it, as the handler's owner, and owns the job timeout.
  *
  * A job with task identifier X runs the function named X in the first
  * schema of graphile_worker.task_schemas that has one with an accepted
@@ -21,10 +22,13 @@
  *		ALTER FUNCTION graphile_worker_tasks.slow(json)
  *			SET graphile_worker.job_timeout = '30s';
  *
- * The table of handlers is built once per process and rebuilt after any
- * change to pg_proc or pg_namespace (syscache callbacks) or a reload.
- * Its list of identifiers is what the claim query asks for, so jobs whose
- * task has no handler here are never claimed.
+ * The table of handlers is built in the claim's transaction and rebuilt
+ * there after any change to pg_proc or pg_namespace (syscache callbacks)
+ * or a reload; it never changes while a batch runs.  Its list of
+ * identifiers is what the claim query asks for, so jobs whose task has no
+ * handler here are never claimed.  A handler's function is looked up by
+ * fmgr (its library loaded) at its first call, inside a job: a handler
+ * that cannot be loaded fails its own jobs, never the claim.
  *
  *-------------------------------------------------------------------------
  */

@@ -15,6 +15,12 @@
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
 
+/*
+ * PostgreSQL 15 added shmem_request_hook: shared memory must be requested
+ * from it, not from _PG_init.
+ */
+#define GW_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
+
 /* Invalid (half-dropped) databases are marked so since 13.12, 14.9, 15.4. */
 #ifndef DATCONNLIMIT_INVALID_DB
 #define DATCONNLIMIT_INVALID_DB -2

@@ -24,12 +24,13 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "graphile_worker.h"
 
 GwShared   *gw_shared = NULL;
 GwProc	   *gw_my_proc = NULL;
 
-#if PG_VERSION_NUM >= 150000
+#if GW_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -44,7 +45,7 @@ gw_shmem_size(void)
 static void
 gw_shmem_request(void)
 {
-#if PG_VERSION_NUM >= 150000
+#if GW_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
@@ -77,7 +78,7 @@ gw_shmem_startup(void)
 void
 gw_shmem_install_hooks(void)
 {
-#if PG_VERSION_NUM >= 150000
+#if GW_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = gw_shmem_request;
 #else
