@@ -25,10 +25,9 @@ use GwTest;
 my $node = start_node('dump');
 my $env  = sub { pg_env($node, $_[0]) };
 
-$node->safe_psql('postgres', 'CREATE DATABASE src');
-$node->safe_psql('postgres', 'CREATE DATABASE dst');
-$node->safe_psql('postgres', 'CREATE DATABASE dst2');
-$node->safe_psql('dst2',     'CREATE EXTENSION graphile_worker');
+create_db($node, 'src', extension => 0);
+create_db($node, 'dst',  extension => 0);
+create_db($node, 'dst2', tasks     => 0);
 
 # The source: jobs of every kind, two tasks, two queues, two crontabs.  The
 # job, task and queue created last are deleted again, so each sequence is

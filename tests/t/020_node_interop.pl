@@ -89,9 +89,8 @@ copy("$interop/add_job.mjs", "$scratch/add_job.mjs")
 
 # --- The cluster ----------------------------------------------------------
 my $node = start_node('interop');
-$node->safe_psql('postgres', 'CREATE DATABASE nodeonly');
-$node->safe_psql('postgres', 'CREATE DATABASE ext');
-$node->safe_psql('ext',      'CREATE EXTENSION graphile_worker');
+create_db($node, 'nodeonly', extension => 0);
+create_db($node, 'ext',      tasks     => 0);
 
 # Node connects through the PG* variables (node-postgres takes a socket
 # directory as PGHOST), as the cluster's superuser, the OS user.

@@ -38,21 +38,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('lifecycle');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('lifecycle', conf => q{
 max_worker_processes = 16
 # The workers start paused, so that they first read the handler functions
 # once all of them exist (10b is the race this avoids here).
 graphile_worker.paused = on
 });
-$node->start;
-
-my $db = 'gw';
-$node->safe_psql('postgres', "CREATE DATABASE $db");
+my $db = create_db($node, 'gw');
 
 sub sql { return $node->safe_psql($db, $_[0]); }
 
@@ -87,10 +81,7 @@ sub set_conf
 	return;
 }
 
-my $workers_q = q{
-SELECT count(*) || ':' || coalesce(string_agg(DISTINCT state, ','), '')
-  FROM graphile_worker.workers
- WHERE kind = 'job worker' AND datname = current_database()};
+my $workers_q = job_workers_sql();
 
 # Proves that a claim statement ran after this point: a job inserted
 # straight into the table (no commit-time wake-up, so it is normally the
@@ -113,10 +104,8 @@ INSERT INTO graphile_worker._private_jobs (task_id, payload)
 		"$why: a poll claimed a job inserted without wake-up ($tag)");
 }
 
-# --- Setup: extension, tables, handlers ---------------------------------
+# --- Setup: tables, handlers ----------------------------------------------
 sql(q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.handler_log (
 	seq bigserial PRIMARY KEY,
 	task text NOT NULL,

@@ -36,20 +36,13 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('processes');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('processes', conf => q{
 max_worker_processes = 32
 graphile_worker.concurrency = 2
 graphile_worker.poll_interval = 500
 # the postmaster logs each background worker it registers and reaps
 log_min_messages = debug1
 });
-$node->start;
-
-report_deaths_on_die($node);
 
 my $su = superuser_name();
 
@@ -73,8 +66,7 @@ SELECT coalesce(string_agg(k || '|' || coalesce(d, '-') || '|' || n, E'\n'
 	 GROUP BY 1, 2) AS s};
 
 # ---------------------------------------------------------------- a)
-$node->safe_psql('postgres', 'CREATE DATABASE db1');
-$node->safe_psql('db1', 'CREATE EXTENSION graphile_worker');
+create_db($node, 'db1', tasks => 0);
 
 poll_is($node, 'db1', $census,
 	join("\n",
@@ -140,29 +132,16 @@ poll_is($node,
 
 # ---------------------------------------------------------------- c)
 # db2: the launcher hears about it only through CREATE EXTENSION.
-$node->safe_psql('postgres', 'CREATE DATABASE db2');
+create_db($node, 'db2', extension => 0);
 my $s2 = $node->background_psql('db2');
 $s2->query_safe('BEGIN');
 $s2->query_safe('CREATE EXTENSION graphile_worker');
 my $t0_server = $s2->query_safe('SELECT clock_timestamp()');
 my $t0        = time;
 $s2->query_safe('COMMIT');
-my $db2_procs = q{
-SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor')
-	|| '|' || count(*) FILTER (WHERE backend_type = 'graphile_worker job worker')
-  FROM pg_stat_activity WHERE datname = 'db2'};
-my $got;
-{
-	# a tight loop on the open session (every 5 ms)
-	no warnings 'redefine';
-	local *PostgreSQL::Test::BackgroundPsql::note = sub { };
-	for (;;)
-	{
-		$got = $s2->query_safe($db2_procs);
-		last if $got eq '1|2' || time - $t0 > 30;
-		usleep(5_000);
-	}
-}
+my $db2_procs = processes_sql('db2');
+# a tight loop on the open session (every 5 ms)
+my $got = session_poll($s2, $db2_procs, '1|2', timeout => 30);
 my $elapsed = time - $t0;
 is($got, '1|2', 'c: CREATE EXTENSION in db2 starts 1 supervisor and 2 job workers');
 ok($elapsed < 1.0,
@@ -179,7 +158,7 @@ $s2->quit;
 # db3 has no extension: the launcher's scan (forced by a reload) starts a
 # supervisor there, which finds no extension and leaves for good.
 my $log_offset = -s $node->logfile;
-$node->safe_psql('postgres', 'CREATE DATABASE db3');
+create_db($node, 'db3', extension => 0);
 $node->reload;
 # (the postmaster logs "unregistering" when a never-restart worker exits)
 $log_offset = $node->wait_for_log(

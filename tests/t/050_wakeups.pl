@@ -23,51 +23,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('wakeups');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('wakeups', conf => q{
 max_worker_processes = 16
 graphile_worker.concurrency = 2
 graphile_worker.poll_interval = 60000
 });
-$node->start;
+my $db = create_db($node, 'wake', tasks => 0);
 
-# If the script dies (e.g. the server went down), show what the server log
-# says about processes that died.
-$SIG{__DIE__} = sub {
-	return if $^S;    # inside an eval
-	my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
-	  split /\n/, slurp_file($node->logfile);
-	diag "the server log says:\n" . join("\n", @died) if @died;
-};
-
-$node->safe_psql('postgres', 'CREATE DATABASE wake');
-$node->safe_psql('wake', 'CREATE EXTENSION graphile_worker');
-
-my $s = $node->background_psql('wake');
+# Every wait below polls this session every 2 ms.
+my $s = $node->background_psql($db);
 $s->set_query_timer_restart;
-
-# Runs $query on the open session every 2 ms until it returns $expected or
-# $timeout seconds (default: the test timeout) pass; returns the last output.
-# Dies if the session or the server is gone.
-sub session_poll
-{
-	my ($query, $expected, $timeout) = @_;
-	my $deadline = time + ($timeout // $PostgreSQL::Test::Utils::timeout_default);
-	no warnings 'redefine';
-	local *PostgreSQL::Test::BackgroundPsql::note = sub { };
-	my $out;
-	for (;;)
-	{
-		$out = $s->query_safe($query);
-		return $out if $out eq $expected || time > $deadline;
-		usleep(2_000);
-	}
-}
 
 my $idle_workers = q{
 SELECT count(*) FROM graphile_worker.workers
@@ -76,7 +43,8 @@ SELECT count(*) FROM graphile_worker.workers
 # The handler is created once both workers are idle, i.e. have built their
 # handler tables: a pg_proc change that lands while a worker is building its
 # table is lost (a defect of handler.c, not what this test is about).
-is(session_poll($idle_workers, '2'), '2', 'both job workers are up and idle');
+is(session_poll($s, $idle_workers, '2', interval_ms => 2),
+	'2', 'both job workers are up and idle');
 $s->query_safe(
 	q{
 CREATE SCHEMA graphile_worker_tasks;
@@ -98,7 +66,8 @@ END $$;
 # Positive control (and each worker's plpgsql cache gets warm).
 $s->query_safe(q{SELECT FROM graphile_worker.add_job('stamp', job_key => 'warm-1')});
 $s->query_safe(q{SELECT FROM graphile_worker.add_job('stamp', job_key => 'warm-2')});
-is(session_poll(q{SELECT count(*) FROM public.starts WHERE job_key LIKE 'warm-%'}, '2'),
+is(session_poll($s, q{SELECT count(*) FROM public.starts WHERE job_key LIKE 'warm-%'}, '2',
+		interval_ms => 2),
 	'2', 'positive control: added jobs run');
 
 # ---------------------------------------------------------------- a)
@@ -106,13 +75,14 @@ $s->query_safe('SET synchronous_commit = off');
 my $n = 30;
 for my $i (1 .. $n)
 {
-	session_poll($idle_workers, '2');
+	session_poll($s, $idle_workers, '2', interval_ms => 2);
 	$s->query_safe(
 		qq{BEGIN;
 SELECT FROM graphile_worker.add_job('stamp', job_key => 'lat-$i');
 INSERT INTO public.marks VALUES ('lat-$i', clock_timestamp());
 COMMIT;});
-	session_poll(qq{SELECT count(*) FROM public.starts WHERE job_key = 'lat-$i'}, '1', 10);
+	session_poll($s, qq{SELECT count(*) FROM public.starts WHERE job_key = 'lat-$i'}, '1',
+		timeout => 10, interval_ms => 2);
 }
 $s->query_safe('RESET synchronous_commit');
 my @lat = split /\n/, $s->query_safe(
@@ -136,8 +106,9 @@ ok($max < 100, sprintf('a: every add->start latency < 100 ms (max %.3f ms)', $ma
 sub check_set
 {
 	my ($set, $what) = @_;
-	is( session_poll(
-			qq{SELECT count(*) FROM public.starts WHERE job_key LIKE '$set-%'}, '5', 10),
+	is( session_poll($s,
+			qq{SELECT count(*) FROM public.starts WHERE job_key LIKE '$set-%'}, '5',
+			timeout => 10, interval_ms => 2),
 		'5', "b$set: the 5 jobs $what ran");
 	my @rows = split /\n/, $s->query_safe(
 		qq{
@@ -165,7 +136,7 @@ SELECT '$set-' || i, clock_timestamp() + (1000 + 150 * i) * interval '1 ms'
 }
 
 # A: one add_jobs call, one transaction.
-session_poll($idle_workers, '2');
+session_poll($s, $idle_workers, '2', interval_ms => 2);
 $s->query_safe(
 	'BEGIN;' . plan_set('A') . q{
 SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
@@ -175,7 +146,7 @@ COMMIT;});
 check_set('A', 'added by one add_jobs call');
 
 # B: five add_job calls, one transaction.
-session_poll($idle_workers, '2');
+session_poll($s, $idle_workers, '2', interval_ms => 2);
 $s->query_safe('BEGIN;' . plan_set('B')
 	  . join('',
 		map {
@@ -186,7 +157,7 @@ $s->query_safe('BEGIN;' . plan_set('B')
 check_set('B', 'added by five add_job calls in one transaction');
 
 # C: five add_job calls, five transactions.
-session_poll($idle_workers, '2');
+session_poll($s, $idle_workers, '2', interval_ms => 2);
 $s->query_safe(plan_set('C')
 	  . join('',
 		map {
@@ -196,22 +167,23 @@ $s->query_safe(plan_set('C')
 check_set('C', 'added by five add_job calls in five transactions');
 
 # ---------------------------------------------------------------- c)
-session_poll($idle_workers, '2');
+session_poll($s, $idle_workers, '2', interval_ms => 2);
 $s->query_safe(
 	q{SELECT FROM graphile_worker.add_job('stamp', '{"fail_once": true}', job_key => 'retry')});
-is( session_poll(
+is( session_poll($s,
 		q{SELECT attempts || '|' || coalesce(last_error, '') || '|' || (locked_at IS NULL)
 	  FROM graphile_worker.jobs WHERE key = 'retry'},
 		"1|failing once\nCONTEXT: PL/pgSQL function graphile_worker_tasks.stamp(json,graphile_worker.jobs) line 4 at RAISE|true",
-		10),
+		timeout => 10, interval_ms => 2),
 	"1|failing once\nCONTEXT: PL/pgSQL function graphile_worker_tasks.stamp(json,graphile_worker.jobs) line 4 at RAISE|true",
 	'c: attempt 1 failed and the job was unlocked');
 my ($retry_at, $retry_in) = split /\|/, $s->query_safe(
 	q{SELECT run_at, round(extract(epoch FROM run_at - clock_timestamp()) * 1000)
 	  FROM graphile_worker.jobs WHERE key = 'retry'});
 note "c: the failure set run_at $retry_at (due in $retry_in ms)";
-is( session_poll(
-		q{SELECT count(*) FROM public.starts WHERE job_key = 'retry' AND attempt = 2}, '1', 10),
+is( session_poll($s,
+		q{SELECT count(*) FROM public.starts WHERE job_key = 'retry' AND attempt = 2}, '1',
+		timeout => 10, interval_ms => 2),
 	'1', 'c: attempt 2 ran');
 my ($late, $same) = split /\|/, $s->query_safe(
 	qq{SELECT round(extract(epoch FROM t - '$retry_at') * 1000, 3), run_at = '$retry_at'
@@ -224,16 +196,18 @@ ok($late >= 0 && $late <= 50,
 # ---------------------------------------------------------------- d)
 $node->append_conf('postgresql.conf', 'graphile_worker.poll_interval = 300');
 $node->reload;
-is(session_poll('SHOW graphile_worker.poll_interval', '300ms', 10),
+is(session_poll($s, 'SHOW graphile_worker.poll_interval', '300ms',
+		timeout => 10, interval_ms => 2),
 	'300ms', 'd: poll_interval reloaded to 300 ms');
-session_poll($idle_workers, '2');
+session_poll($s, $idle_workers, '2', interval_ms => 2);
 $s->query_safe(
 	q{BEGIN;
 INSERT INTO graphile_worker._private_jobs (task_id, key)
 SELECT id, 'direct' FROM graphile_worker._private_tasks WHERE identifier = 'stamp';
 INSERT INTO public.marks VALUES ('direct', clock_timestamp());
 COMMIT;});
-is(session_poll(q{SELECT count(*) FROM public.starts WHERE job_key = 'direct'}, '1', 5),
+is(session_poll($s, q{SELECT count(*) FROM public.starts WHERE job_key = 'direct'}, '1',
+		timeout => 5, interval_ms => 2),
 	'1', 'd: a job inserted straight into _private_jobs runs (within 5 s)');
 my $direct = $s->query_safe(
 	q{SELECT coalesce(round(extract(epoch FROM s.t - m.t) * 1000, 3)::text, 'none')

@@ -67,13 +67,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use GwTest;
 
 my $t_script = time;
-my $node = PostgreSQL::Test::Cluster->new('crash_recovery');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('crash_recovery', conf => q{
 max_worker_processes = 16
 restart_after_crash = on
 graphile_worker.concurrency = 2
@@ -83,69 +80,13 @@ graphile_worker.poll_interval = 500
 # all of them exist
 graphile_worker.paused = on
 });
-$node->start;
-
-# If the script dies (e.g. the server went down), show what the server log
-# says about processes that died.
-$SIG{__DIE__} = sub {
-	return if $^S;    # inside an eval
-	my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
-	  split /\n/, slurp_file($node->logfile);
-	diag "the server log says:\n" . join("\n", @died) if @died;
-};
-
-my $db = 'crash';
-$node->safe_psql('postgres', "CREATE DATABASE $db");
+my $db = create_db($node, 'crash');
 
 sub sql { return $node->safe_psql($db, $_[0]); }
 
-# Runs $query in $db every 100 ms until it returns $expected (a string, or
-# a qr// the output must match) or $timeout
-# seconds (default 60) pass; returns the last output and the seconds waited.
-# Unlike poll_query_until it stops at once when the server is gone (a crash
-# restart keeps the postmaster, and so postmaster.pid; failed connections
-# while it restarts are retried).
-sub poll_value
-{
-	my ($query, $expected, $timeout) = @_;
-	my $t0 = time;
-	my $deadline = $t0 + ($timeout // 60);
-	my ($out, $err) = ('', '');
-	for (;;)
-	{
-		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
-		my $match = ref $expected ? $out =~ $expected : $out eq $expected;
-		last if $rc == 0 && $match;
-		die "the server is down (see " . $node->logfile . ")\n"
-		  unless -e $node->data_dir . '/postmaster.pid';
-		last if time > $deadline;
-		usleep(100_000);
-	}
-	diag "stderr: $err" if $err ne '' && !(ref $expected ? $out =~ $expected : $out eq $expected);
-	return ($out, time - $t0);
-}
-
-# poll_value as one is() test named $name.
-sub poll_is
-{
-	my ($query, $expected, $name, $timeout) = @_;
-	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	my ($out) = poll_value($query, $expected, $timeout);
-	return is($out, $expected, $name);
-}
-
-# Waits until the log from $offset matches $re (at most $timeout s).
-sub wait_log
-{
-	my ($re, $offset, $timeout) = @_;
-	my $deadline = time + ($timeout // 30);
-	for (;;)
-	{
-		return 1 if slurp_file($node->logfile, $offset) =~ $re;
-		return 0 if time > $deadline;
-		usleep(50_000);
-	}
-}
+# Every poll_is and poll_value below gives up after $wait seconds unless it
+# says otherwise.
+my $wait = 60;
 
 # Waits until the server accepts connections to $db; returns time() then.
 sub wait_accepting
@@ -162,16 +103,8 @@ sub wait_accepting
 	}
 }
 
-sub count_lines
-{
-	my ($text, $re) = @_;
-	return scalar grep { /$re/ } split /\n/, $text;
-}
-
 # --- Setup -------------------------------------------------------------
 sql(q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.done (
 	job_id bigint NOT NULL UNIQUE,
 	task text NOT NULL,
@@ -208,20 +141,18 @@ CREATE FUNCTION graphile_worker_tasks.c_crash(payload json) RETURNS void
 	AS 'gw_example_handlers', 'gw_example_crash' LANGUAGE C;
 });
 
-my $workers_up = q{
-SELECT count(*) || ':' || coalesce(string_agg(DISTINCT state, ','), '')
-  FROM graphile_worker.workers
- WHERE kind = 'job worker' AND datname = current_database()};
+my $workers_up = job_workers_sql();
 # Unpause only once both workers are up and paused: a worker that is still
 # starting when the reload's SIGHUP arrives can lose it (it stays paused).
-poll_is($workers_up, '2:paused', 'setup: 2 job workers, paused');
+poll_is($node, $db, $workers_up, '2:paused', 'setup: 2 job workers, paused', $wait);
 sql(q{ALTER SYSTEM SET graphile_worker.paused = off; SELECT pg_reload_conf();});
-poll_is($workers_up, '2:idle', 'setup: 2 job workers, idle (not paused)');
+poll_is($node, $db, $workers_up, '2:idle', 'setup: 2 job workers, idle (not paused)',
+	$wait);
 
 # Positive control.
 my $ctl = sql(q{SELECT id FROM graphile_worker.add_job('quick', '{"control": 1}')});
-poll_is("SELECT count(*) FROM public.done WHERE job_id = $ctl", '1',
-	'setup: a quick job runs');
+poll_is($node, $db, "SELECT count(*) FROM public.done WHERE job_id = $ctl", '1',
+	'setup: a quick job runs', $wait);
 
 my $died_re = qr/^worker (gw-[0-9a-f]{16}-[0-9a-f]+-[0-9a-f]+) died while running this job$/;
 my $crash_line  = qr/terminated by signal/;
@@ -252,9 +183,9 @@ SELECT j.id FROM generate_series(1, 20) AS i,
 sub running
 {
 	my ($s, $id) = @_;
-	my ($out) = poll_value(
+	my ($out) = poll_value($node, $db,
 		qq{SELECT count(*) FROM graphile_worker.workers
-		    WHERE job_id = $id AND state = 'busy'}, '1');
+		    WHERE job_id = $id AND state = 'busy'}, '1', $wait);
 	is($out, '1', "$s: the long job $id is running");
 	my ($pid, $wid) = split /\|/, sql(
 		qq{SELECT pid || '|' || worker_id FROM graphile_worker.workers WHERE job_id = $id});
@@ -269,10 +200,10 @@ sub all_done_once
 	my ($s, @ids) = @_;
 	my $n = scalar @ids;
 	my $list = join ',', @ids;
-	poll_is(qq{SELECT count(*) FROM public.done WHERE job_id IN ($list)},
-		"$n", "$s: all $n jobs completed (one done row each)");
-	poll_is(qq{SELECT count(*) FROM graphile_worker.jobs WHERE id IN ($list)},
-		'0', "$s: none of them is left in graphile_worker.jobs");
+	poll_is($node, $db, qq{SELECT count(*) FROM public.done WHERE job_id IN ($list)},
+		"$n", "$s: all $n jobs completed (one done row each)", $wait);
+	poll_is($node, $db, qq{SELECT count(*) FROM graphile_worker.jobs WHERE id IN ($list)},
+		'0', "$s: none of them is left in graphile_worker.jobs", $wait);
 	is( sql(q{SELECT count(*) || '|' || count(DISTINCT job_id) FROM public.done}),
 		do { my $c = sql('SELECT count(*) FROM public.done'); "$c|$c" },
 		"$s: no job completed twice");
@@ -292,7 +223,7 @@ sub check_released
 	my ($s, $id, $wid, $t_accept, $t_before) = @_;
 	# One query reads the released row (the job is claimed again at its
 	# run_at, 2.7 s later, so the poll must see it unlocked in time).
-	my ($out) = poll_value(
+	my ($out) = poll_value($node, $db,
 		qq{SELECT CASE WHEN locked_by IS NULL THEN 'released' ELSE 'locked' END
 		       || '|' || attempts
 		       || '|' || (run_at - exp(1) * interval '1 s' BETWEEN '$t_before' AND now())::text
@@ -318,8 +249,8 @@ sub check_long_done
 {
 	my ($s, $id, $attempts, $last_error, $run_at) = @_;
 	sql('UPDATE public.ctl SET hold = false');
-	poll_is(qq{SELECT count(*) FROM public.done WHERE job_id = $id}, '1',
-		"$s: the long job runs again and completes");
+	poll_is($node, $db, qq{SELECT count(*) FROM public.done WHERE job_id = $id}, '1',
+		"$s: the long job runs again and completes", $wait);
 	is( sql(qq{SELECT attempts || '|' || coalesce(last_error, '<null>')
 		     FROM public.done WHERE job_id = $id}),
 		"$attempts|" . ($last_error // '<null>'),
@@ -344,7 +275,7 @@ sub kill9_and_wait
 {
 	my ($s, $pid, $offset) = @_;
 	ok(kill('KILL', $pid), "$s: kill -9 $pid");
-	ok(wait_log($reinit_line, $offset), "$s: the postmaster reinitializes (crash restart)");
+	ok(wait_log($node, $reinit_line, $offset), "$s: the postmaster reinitializes (crash restart)");
 	return wait_accepting();
 }
 
@@ -370,7 +301,7 @@ sub kill9_and_wait
 # --- 2. kill -9 of the supervisor ----------------------------------------
 {
 	my $s = '2 (kill -9 supervisor)';
-	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	poll_is($node, $db, $workers_up, '2:idle', "$s: 2 idle job workers before", $wait);
 	my $off = -s $node->logfile;
 	sql('UPDATE public.ctl SET hold = true');
 	my $long = add_long();
@@ -394,7 +325,7 @@ sub kill9_and_wait
 # --- 3. a C handler that crashes the backend every time ---------------------
 {
 	my $s = '3 (poison C handler)';
-	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	poll_is($node, $db, $workers_up, '2:idle', "$s: 2 idle job workers before", $wait);
 	my $off = -s $node->logfile;
 	# The poison job is due 0.5 s after the commit (so that its crash does
 	# not hit this client's own session), the quick jobs one every 0.1 s
@@ -408,10 +339,11 @@ SELECT j.id FROM generate_series(1, 20) AS i,
 		run_at => now() + i * interval '0.1 s') AS j
  ORDER BY j.id;
 COMMIT;});
-	poll_is(
+	poll_is($node, $db,
 		qq{SELECT attempts || '|' || max_attempts || '|' || (locked_by IS NULL)::text
 		     FROM graphile_worker.jobs WHERE id = $poison},
-		'2|2|true', "$s: the poison job ends permanently failed: attempts 2 = max_attempts, unlocked");
+		'2|2|true', "$s: the poison job ends permanently failed: attempts 2 = max_attempts, unlocked",
+		$wait);
 	like(sql(qq{SELECT last_error FROM graphile_worker.jobs WHERE id = $poison}),
 		$died_re, "$s: its last_error says its worker died");
 	push @expected_left, $poison;
@@ -424,8 +356,8 @@ COMMIT;});
 	# No more crashes: a positive control runs, and a while later the log has
 	# nothing new.
 	my $ctl2 = sql(q{SELECT id FROM graphile_worker.add_job('quick', '{"control": 3}')});
-	poll_is("SELECT count(*) FROM public.done WHERE job_id = $ctl2", '1',
-		"$s: afterwards a new job runs");
+	poll_is($node, $db, "SELECT count(*) FROM public.done WHERE job_id = $ctl2", '1',
+		"$s: afterwards a new job runs", $wait);
 	usleep(1_500_000);
 	$log = slurp_file($node->logfile, $off);
 	is(count_lines($log, $crash_line), 2, "$s: 1.5 s later still only 2 crashes");
@@ -437,7 +369,7 @@ COMMIT;});
 for my $mode ('fast', 'smart')
 {
 	my $s = ($mode eq 'fast' ? '4' : '5') . " (pg_ctl stop -m $mode)";
-	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	poll_is($node, $db, $workers_up, '2:idle', "$s: 2 idle job workers before", $wait);
 	my $off = -s $node->logfile;
 	sql('UPDATE public.ctl SET hold = true');
 	my $long = add_long();
@@ -449,7 +381,7 @@ for my $mode ('fast', 'smart')
 	ok($took < 5, sprintf("$s: the stop took %.2f s (< 5 s)", $took));
 	$node->start;
 	my $t_start = time;
-	my ($out) = poll_value(
+	my ($out) = poll_value($node, $db,
 		qq{SELECT attempts || '|' || coalesce(last_error, '<null>') || '|'
 		       || (locked_by IS NOT NULL AND locked_by <> '$wid')::text
 		     FROM graphile_worker.jobs WHERE id = $long},
@@ -470,7 +402,7 @@ for my $mode ('fast', 'smart')
 # --- 6. pg_ctl stop -m immediate --------------------------------------------
 {
 	my $s = '6 (pg_ctl stop -m immediate)';
-	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	poll_is($node, $db, $workers_up, '2:idle', "$s: 2 idle job workers before", $wait);
 	my $off = -s $node->logfile;
 	sql('UPDATE public.ctl SET hold = true');
 	my $long = add_long();
@@ -491,24 +423,26 @@ for my $mode ('fast', 'smart')
 # --- 7. pg_terminate_backend ------------------------------------------------
 {
 	my $s = '7 (pg_terminate_backend)';
-	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	poll_is($node, $db, $workers_up, '2:idle', "$s: 2 idle job workers before", $wait);
 	my $off = -s $node->logfile;
 	sql('UPDATE public.ctl SET hold = true');
 	my $long = add_long();
 	my ($pid, $wid) = running($s, $long);
 	my @batch = add_batch('s7');
 	is(sql("SELECT pg_terminate_backend($pid)"), 't', "$s: pg_terminate_backend($pid)");
-	poll_is(
+	poll_is($node, $db,
 		qq{SELECT count(*) || '|' || count(*) FILTER (WHERE pid = $pid)
 		     FROM pg_stat_activity WHERE backend_type = 'graphile_worker job worker'
 		      AND datname = current_database()},
-		'2|0', "$s: the worker exits and the supervisor starts a replacement (2 job workers, new pid)");
-	poll_is(
+		'2|0', "$s: the worker exits and the supervisor starts a replacement (2 job workers, new pid)",
+		$wait);
+	poll_is($node, $db,
 		qq{SELECT attempts = 1 AND locked_by IS NULL
 		       AND last_error = 'worker was terminated while running this job'
 		       AND run_at > now()
 		     FROM graphile_worker.jobs WHERE id = $long},
-		't', "$s: the long job failed: attempt counted, unlocked, last_error says the worker was terminated, retry later");
+		't', "$s: the long job failed: attempt counted, unlocked, last_error says the worker was terminated, retry later",
+		$wait);
 	my $run_at = sql(qq{SELECT run_at FROM graphile_worker.jobs WHERE id = $long});
 	check_long_done($s, $long, 2, 'worker was terminated while running this job', $run_at);
 	all_done_once($s, @batch, $long);
@@ -524,15 +458,16 @@ for my $mode ('fast', 'smart')
 # cancel meant for it does not cancel the completion, and the worker exits.
 {
 	my $s = '8 (pg_ctl stop -m fast, handler holding interrupts)';
-	poll_is($workers_up, '2:idle', "$s: 2 idle job workers before");
+	poll_is($node, $db, $workers_up, '2:idle', "$s: 2 idle job workers before", $wait);
 	sql(q{
 CREATE TABLE IF NOT EXISTS public.c_handler_log (payload jsonb);
 CREATE OR REPLACE FUNCTION graphile_worker_tasks.c_hold(payload jsonb) RETURNS void
 	AS 'gw_example_handlers', 'gw_example_hold' LANGUAGE C STRICT;});
 	my $off = -s $node->logfile;
 	my $hold = sql(q{SELECT id FROM graphile_worker.add_job('c_hold', '{"ms": 1500, "tag": "s8"}')});
-	my ($out) = poll_value(
-		qq{SELECT count(*) FROM graphile_worker.workers WHERE job_id = $hold AND state = 'busy'}, '1');
+	my ($out) = poll_value($node, $db,
+		qq{SELECT count(*) FROM graphile_worker.workers WHERE job_id = $hold AND state = 'busy'}, '1',
+		$wait);
 	is($out, '1', "$s: the job $hold is running");
 	$node->stop('fast');
 	$node->start;

@@ -34,11 +34,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use GwTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $primary = start_node('primary', init => { allows_streaming => 1 }, conf => q{
 max_worker_processes = 32
 graphile_worker.concurrency = 2
 graphile_worker.poll_interval = 500
@@ -46,22 +42,6 @@ graphile_worker.sweep_interval = 1000
 # the postmaster logs each background worker it registers, starts and reaps
 log_min_messages = debug1
 });
-$primary->start;
-
-my @nodes = ($primary);
-
-# If the script dies (e.g. a server went down), show what the server logs
-# say about processes that died.
-$SIG{__DIE__} = sub {
-	return if $^S;    # inside an eval
-	for my $n (@nodes)
-	{
-		my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
-		  split /\n/, slurp_file($n->logfile);
-		diag $n->name . ": the server log says:\n" . join("\n", @died) if @died;
-	}
-};
-
 
 # Runs $sql in $db and returns (psql exit code, seconds it took, stderr).
 sub timed_psql
@@ -71,16 +51,6 @@ sub timed_psql
 	my $t0 = time;
 	my $rc = $node->psql($db, $sql, stdout => \$out, stderr => \$err);
 	return ($rc, time - $t0, $err);
-}
-
-# "supervisors|job workers" of database $dbname in pg_stat_activity.
-sub procs_of
-{
-	my ($dbname) = @_;
-	return qq{
-SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor')
-	|| '|' || count(*) FILTER (WHERE backend_type = 'graphile_worker job worker')
-  FROM pg_stat_activity WHERE datname = '$dbname'};
 }
 
 # The pids of database $dbname's supervisor and job workers, as
@@ -128,11 +98,10 @@ sub nonzero_exits
 my $all_procs = q{
 SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'graphile_worker %'};
 
-# The task handlers of every database: each run that completes inserts its
-# job id (and the attempt number) into public.done, which rejects a second
-# row for the same job.
+# The task handlers of every database (in graphile_worker_tasks, made by
+# create_db): each run that completes inserts its job id (and the attempt
+# number) into public.done, which rejects a second row for the same job.
 my $handlers = q{
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.done (job_id bigint NOT NULL UNIQUE, attempts int NOT NULL,
 	at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE SEQUENCE public.starts;
@@ -152,8 +121,7 @@ END $$;
 };
 
 # ---------------------------------------------------------------- a)
-$primary->safe_psql('postgres', 'CREATE DATABASE app');
-$primary->safe_psql('app', 'CREATE EXTENSION graphile_worker');
+create_db($primary, 'app');
 $primary->safe_psql('app', $handlers);
 my $control = $primary->safe_psql('app',
 	q{SELECT id FROM graphile_worker.add_job('note')});
@@ -163,7 +131,7 @@ poll_is($primary, 'app', q{SELECT string_agg(job_id::text, ',') FROM public.done
 $primary->backup('b1');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'b1', has_streaming => 1);
-push @nodes, $standby;
+report_deaths_on_die($standby);
 $standby->start;
 
 # The primary stops claiming, then queues 5 jobs that reach the standby.
@@ -243,7 +211,7 @@ is( $node->safe_psql(
 	WHERE backend_type = 'checkpointer')}),
 	$before,
 	'b: without a restart (same postmaster start time and checkpointer pid)');
-poll_is($node, 'app', procs_of('app'), '1|2',
+poll_is($node, 'app', processes_sql('app'), '1|2',
 	'b: the promoted server runs 1 supervisor and 2 job workers for app');
 like(
 	slurp_file($node->logfile, $promote_offset),
@@ -251,8 +219,7 @@ like(
 	'b: the postmaster started the launcher after promotion');
 
 # ---------------------------------------------------------------- c)
-$node->safe_psql('postgres', 'CREATE DATABASE dropme');
-$node->safe_psql('dropme', 'CREATE EXTENSION graphile_worker');
+create_db($node, 'dropme');
 $node->safe_psql('dropme', $handlers);
 my $dropme_oid =
   $node->safe_psql('postgres', q{SELECT oid FROM pg_database WHERE datname = 'dropme'});
@@ -262,7 +229,7 @@ SELECT count(*) FROM pg_stat_activity
  WHERE backend_type = 'graphile_worker job worker' AND state = 'active'
    AND query = 'graphile_worker job $hold: hold'};
 poll_is($node, 'dropme', $busy, '1', "c: a job worker of dropme runs job $hold (hold, 60 s)");
-is($node->safe_psql('postgres', procs_of('dropme')), '1|2',
+is($node->safe_psql('postgres', processes_sql('dropme')), '1|2',
 	'c: dropme has 1 supervisor and 2 job workers');
 my ($sup_c, $w_c) = pids_of($node, 'dropme');
 my $offset_c = -s $node->logfile;
@@ -283,8 +250,7 @@ is(nonzero_exits($code), "$sup_c:1",
 is(join("\n", @$signalled), '', 'c: no process was terminated by a signal');
 
 # ---------------------------------------------------------------- d)
-$node->safe_psql('postgres', 'CREATE DATABASE ren');
-$node->safe_psql('ren', 'CREATE EXTENSION graphile_worker');
+create_db($node, 'ren');
 $node->safe_psql('ren', $handlers);
 my $ren_job = $node->safe_psql('ren', q{SELECT id FROM graphile_worker.add_job('hold')});
 $busy = qq{
@@ -297,7 +263,7 @@ my $offset_d = -s $node->logfile;
 ($rc, $secs, $err) = timed_psql($node, 'postgres', 'ALTER DATABASE ren RENAME TO renamed');
 is($rc, 0, 'd: ALTER DATABASE ren RENAME TO renamed succeeds while the job runs') or diag $err;
 ok($secs < 5, sprintf('d: in %.3f s (< 5 s)', $secs));
-poll_is($node, 'postgres', procs_of('renamed'), '1|2',
+poll_is($node, 'postgres', processes_sql('renamed'), '1|2',
 	'd: renamed gets its supervisor and 2 job workers back');
 poll_is($node, 'renamed', q{SELECT string_agg(job_id || ':' || attempts, ',') FROM public.done},
 	"$ren_job:1",
@@ -308,7 +274,7 @@ is( $node->safe_psql(
 	  FROM public.starts}),
 	'2|0',
 	'd: the handler started twice (cancelled, then completed); no job is left');
-is($node->safe_psql('postgres', procs_of('ren')), '0|0', 'd: nothing runs under the old name');
+is($node->safe_psql('postgres', processes_sql('ren')), '0|0', 'd: nothing runs under the old name');
 ($code, $signalled) = exits_since($node, $offset_d);
 is( join(',', map { "$_:" . ($code->{$_} // 'none') } $sup_d, @$w_d),
 	"$sup_d:1,$w_d->[0]:0,$w_d->[1]:0",
@@ -324,12 +290,10 @@ unlike($d_log, qr/starting background worker process "graphile_worker supervisor
 	'd: no supervisor was started for ren during or after the rename');
 
 # ---------------------------------------------------------------- e)
-$node->safe_psql('postgres', 'CREATE DATABASE ext');
-$node->safe_psql('ext', 'CREATE EXTENSION graphile_worker');
+create_db($node, 'ext');
 # only json handlers here: nothing else depends on the extension
 $node->safe_psql(
 	'ext', q{
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.log (n int);
 CREATE FUNCTION graphile_worker_tasks.sleep(payload json) RETURNS void
 	LANGUAGE sql AS $$ SELECT pg_catalog.pg_sleep(60); INSERT INTO public.log VALUES (1) $$;
@@ -345,7 +309,7 @@ my $offset_e = -s $node->logfile;
 ($rc, $secs, $err) = timed_psql($node, 'ext', 'DROP EXTENSION graphile_worker');
 is($rc, 0, 'e: DROP EXTENSION graphile_worker succeeds while the job runs') or diag $err;
 ok($secs < 5, sprintf('e: in %.3f s (< 5 s)', $secs));
-poll_is($node, 'postgres', procs_of('ext'), '0|0',
+poll_is($node, 'postgres', processes_sql('ext'), '0|0',
 	"e: ext's supervisor and job workers exit");
 # No restart loop: through two launcher scans (reloads) and 3 s, longer
 # than the launcher's first back-offs (1 s, 2 s), at most one probe.
@@ -354,7 +318,7 @@ usleep(1_500_000);
 my $probe_offset = -s $node->logfile;
 $node->reload;
 usleep(1_500_000);
-is($node->safe_psql('postgres', procs_of('ext')),
+is($node->safe_psql('postgres', processes_sql('ext')),
 	'0|0', 'e: 3 s and two reloads later, ext still has no process');
 my $ext_supervisor =
   qr/starting background worker process "graphile_worker supervisor for database ext"/;
@@ -375,7 +339,7 @@ is(join("\n", @$signalled), '', 'e: no process was terminated by a signal');
 
 # ---------------------------------------------------------------- f)
 $node->safe_psql('ext', 'CREATE EXTENSION graphile_worker');
-poll_is($node, 'postgres', procs_of('ext'), '1|2',
+poll_is($node, 'postgres', processes_sql('ext'), '1|2',
 	'f: CREATE EXTENSION again starts 1 supervisor and 2 job workers');
 $node->safe_psql(
 	'ext', q{
@@ -394,7 +358,7 @@ poll_is($node, 'ext',
 my $app_job = $node->safe_psql('app', q{SELECT id FROM graphile_worker.add_job('note')});
 poll_is($node, 'app', qq{SELECT count(*) FROM public.done WHERE job_id = $app_job},
 	'1', 'g: app still runs jobs');
-is($node->safe_psql('postgres', procs_of('app')), '1|2',
+is($node->safe_psql('postgres', processes_sql('app')), '1|2',
 	'g: app kept 1 supervisor and 2 job workers');
 my $log = slurp_file($node->logfile);
 my @signalled = grep { /terminated by signal/ } split /\n/, $log;

@@ -53,21 +53,13 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('timeouts');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('timeouts', conf => q{
 max_worker_processes = 32
 max_parallel_workers_per_gather = 0
 graphile_worker.concurrency = 2
 graphile_worker.poll_interval = 500
 graphile_worker.sweep_interval = 1000
 });
-$node->start;
-
-report_deaths_on_die($node);
-
 
 # Sets graphile_worker.job_timeout with ALTER SYSTEM, reloads, and waits
 # until new sessions see $shown (the postmaster has reloaded and signalled
@@ -82,10 +74,8 @@ sub set_job_timeout
 		"job_timeout = $value (ALTER SYSTEM + reload): SHOW says $shown");
 }
 
-$node->safe_psql('postgres', 'CREATE DATABASE gw');
-$node->safe_psql('gw', 'CREATE EXTENSION graphile_worker');
+create_db($node, 'gw');
 $node->safe_psql('gw', q{
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.done (job_id bigint NOT NULL UNIQUE, task text NOT NULL,
 	worker text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
 });
@@ -105,26 +95,9 @@ END \$\$;
 });
 }
 
+# The waits for a job's state poll this session (every 5 ms) until the
+# query returns a row.
 my $s = $node->background_psql('gw');
-
-# Runs $query on the open session every 5 ms until it returns something
-# other than '' (or $expected when given), or the test timeout passes;
-# returns the last output.  Dies if the session or the server is gone.
-sub session_poll
-{
-	my ($query, $expected) = @_;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	no warnings 'redefine';
-	local *PostgreSQL::Test::BackgroundPsql::note = sub { };
-	my $out;
-	for (;;)
-	{
-		$out = $s->query_safe($query);
-		return $out
-		  if (defined $expected ? $out eq $expected : $out ne '') || time > $deadline;
-		usleep(5_000);
-	}
-}
 
 # Creates the run counter for key $k and adds a job of $task sleeping
 # $secs; returns (job id, client time right after the commit).
@@ -156,9 +129,9 @@ is(runs('a0') . '|' . $node->safe_psql('gw', qq{SELECT count(*) FROM graphile_wo
 
 set_job_timeout(1000, '1s');
 my ($a1, $t0) = add_sleeper('sleepy', 'a1', 30, 2);
-my $locked_at1 = session_poll(
+my $locked_at1 = session_poll($s,
 	qq{SELECT locked_at FROM graphile_worker.jobs WHERE id = $a1 AND locked_by IS NOT NULL});
-my $first = session_poll(
+my $first = session_poll($s,
 	qq{SELECT attempts || '|' || (locked_by IS NULL) || '|' || (locked_at IS NULL)
 	  FROM graphile_worker.jobs WHERE id = $a1 AND last_error IS NOT NULL});
 my $waited = time - $t0;
@@ -177,12 +150,12 @@ ok($backoff >= 0 && $backoff < 0.2,
 is(runs('a1'), '1', 'a: the handler ran once so far');
 
 # The retry: claimed at its run_at, times out again, the job is dead.
-my $locked_at2 = session_poll(
+my $locked_at2 = session_poll($s,
 	qq{SELECT locked_at FROM graphile_worker.jobs WHERE id = $a1 AND attempts = 2
 	  AND locked_by IS NOT NULL});
 is($node->safe_psql('gw', qq{SELECT '$locked_at2'::timestamptz >= '$run_at1'::timestamptz}),
 	't', 'a: the retry starts no earlier than the run_at of the failure');
-session_poll(
+session_poll($s,
 	qq{SELECT 1 FROM graphile_worker.jobs WHERE id = $a1 AND attempts = 2 AND locked_by IS NULL});
 is( $node->safe_psql(
 		'gw', qq{
@@ -199,7 +172,7 @@ $node->safe_psql('gw', q{ALTER FUNCTION graphile_worker_tasks.capped(json, graph
 	SET graphile_worker.job_timeout = '300ms'});
 my ($b2) = add_sleeper('sleepy', 'b2', 1.0, 1);
 my ($b1, $tb) = add_sleeper('capped', 'b1', 30, 1);
-session_poll(qq{SELECT 1 FROM graphile_worker.jobs WHERE id = $b1 AND last_error IS NOT NULL});
+session_poll($s, qq{SELECT 1 FROM graphile_worker.jobs WHERE id = $b1 AND last_error IS NOT NULL});
 $waited = time - $tb;
 ok($waited >= 0.25 && $waited < 0.9,
 	sprintf("b: the capped job failed %.3f s after add_job ('300ms': 0.25 .. 0.9 s)", $waited));

@@ -16,21 +16,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('batches');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('batches', conf => q{
 max_worker_processes = 16
 graphile_worker.concurrency = 4
 graphile_worker.paused = on
 });
-$node->start;
+my $db = create_db($node, 'batches');
 
-$node->safe_psql('postgres', q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
+$node->safe_psql($db, q{
 CREATE TABLE written (n int PRIMARY KEY, attempts int NOT NULL);
 CREATE SEQUENCE quiet_runs;
 CREATE FUNCTION graphile_worker_tasks.write_one(payload json, job graphile_worker.jobs)
@@ -51,23 +46,23 @@ SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
     FROM generate_series(1, 1000) n));
 });
 
-$node->safe_psql('postgres',
+$node->safe_psql($db,
 	"ALTER SYSTEM SET graphile_worker.paused = off; SELECT pg_reload_conf();");
 
 # the 30 failed jobs wait e^1 s for their retry
 ok( $node->poll_query_until(
-		'postgres', 'SELECT count(*) = 0 FROM graphile_worker._private_jobs'),
+		$db, 'SELECT count(*) = 0 FROM graphile_worker._private_jobs'),
 	'every job completed');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM written'),
+is($node->safe_psql($db, 'SELECT count(*) FROM written'),
 	'3000', 'each writing job wrote its row exactly once');
 is( $node->safe_psql(
-		'postgres', 'SELECT count(*) FROM written WHERE attempts = 2'),
+		$db, 'SELECT count(*) FROM written WHERE attempts = 2'),
 	'30', 'the 30 failed jobs wrote only on their second attempt');
 is( $node->safe_psql(
-		'postgres',
+		$db,
 		'SELECT count(*) FROM written WHERE attempts = 2 AND n % 100 <> 0'),
 	'0', 'no other job needed a second attempt');
-is($node->safe_psql('postgres', "SELECT last_value FROM quiet_runs"),
+is($node->safe_psql($db, "SELECT last_value FROM quiet_runs"),
 	'1000', 'each quiet job ran exactly once');
 
 done_testing();

@@ -26,23 +26,14 @@ use Test::More;
 use IPC::Run;
 use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('cron');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('cron', conf => q{
 max_worker_processes = 16
 graphile_worker.concurrency = 2
 });
-$node->start;
-report_deaths_on_die($node);
-my $db = 'crondb';
-$node->safe_psql('postgres', "CREATE DATABASE $db");
+my $db = create_db($node, 'crondb');
 sub sql { return $node->safe_psql($db, $_[0]); }
 
 sql(q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.fired (task text, ts timestamptz, backfilled boolean,
 	run_at timestamptz, at timestamptz DEFAULT clock_timestamp());
 CREATE FUNCTION graphile_worker_tasks.probe(payload json, job graphile_worker.jobs)

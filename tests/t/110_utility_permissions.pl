@@ -33,20 +33,14 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('perm');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('perm', conf => q{
 max_worker_processes = 16
 graphile_worker.concurrency = 1
 });
-$node->start;
-report_deaths_on_die($node);
+create_db($node, 'app');
 
 $node->safe_psql(
 	'postgres', q{
-CREATE DATABASE app;
 REVOKE CONNECT ON DATABASE app FROM PUBLIC;
 CREATE ROLE intruder LOGIN;
 CREATE ROLE builder LOGIN CREATEDB;
@@ -57,8 +51,6 @@ GRANT CONNECT ON DATABASE app TO member;
 # The handler sleeps the first time it starts, and completes afterwards.
 $node->safe_psql(
 	'app', q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 CREATE SEQUENCE public.starts;
 CREATE TABLE public.done (job_id bigint PRIMARY KEY);
 CREATE FUNCTION graphile_worker_tasks.hold(payload json, job graphile_worker.jobs)
@@ -198,10 +190,7 @@ like(fails_in($s, 'DROP EXTENSION graphile_worker'),
 	qr/cannot drop extension graphile_worker because other objects depend on it/,
 	'c: DROP EXTENSION by its owner fails: objects depend on it');
 $s->query_safe('ROLLBACK TO s');
-poll_is($node, 'postgres', q{
-SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor')
-	|| '|' || count(*) FILTER (WHERE backend_type = 'graphile_worker job worker')
-  FROM pg_stat_activity WHERE datname = 'app'}, '1|1',
+poll_is($node, 'postgres', processes_sql('app'), '1|1',
 	'c: after ROLLBACK TO s the workers are back while the transaction is open');
 poll_is($node, 'app', q{SELECT string_agg(job_id::text, ',') FROM public.done}, $job,
 	'c: and the cancelled job ran again to completion');
@@ -210,10 +199,7 @@ $s->quit;
 
 # RENAME in a savepoint: RELEASE keeps the workers away until the end of the
 # transaction; ROLLBACK TO s gives them back at once.
-my $procs_app = q{
-SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor')
-	|| '|' || count(*) FILTER (WHERE backend_type = 'graphile_worker job worker')
-  FROM pg_stat_activity WHERE datname = 'app'};
+my $procs_app = processes_sql('app');
 $s = $node->background_psql('postgres', on_error_stop => 0);
 $s->query_safe('BEGIN');
 $s->query_safe('SAVEPOINT s');

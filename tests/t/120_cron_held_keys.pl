@@ -26,25 +26,16 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 use GwTest;
 
-my $node = PostgreSQL::Test::Cluster->new('held');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'graphile_worker'
+my $node = start_node('held', conf => q{
 max_worker_processes = 16
 graphile_worker.concurrency = 1
 graphile_worker.poll_interval = 600000
 });
-$node->start;
-report_deaths_on_die($node);
-my $db = 'crondb';
-$node->safe_psql('postgres', "CREATE DATABASE $db");
+my $db = create_db($node, 'crondb');
 sub sql { return $node->safe_psql($db, $_[0]); }
 
 # Only "ontime" has a handler: cron jobs stay in the table to be looked at.
 sql(q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 CREATE TABLE public.started (job_id bigint, run_at timestamptz,
 	at timestamptz DEFAULT clock_timestamp());
 CREATE FUNCTION graphile_worker_tasks.ontime(payload json, job graphile_worker.jobs)

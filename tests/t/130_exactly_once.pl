@@ -76,8 +76,7 @@ use Time::HiRes qw(time usleep);
 use GwTest;
 
 my $t_script = time;
-my $node = start_node(
-	'exactly_once', q{
+my $node = start_node('exactly_once', conf => q{
 max_worker_processes = 32
 max_parallel_workers_per_gather = 0
 graphile_worker.concurrency = 2
@@ -85,16 +84,11 @@ graphile_worker.poll_interval = 500
 graphile_worker.sweep_interval = 1000
 graphile_worker.cancel_grace = 1000
 });
-report_deaths_on_die($node);
-
-my $db = 'eo';
-$node->safe_psql('postgres', "CREATE DATABASE $db");
+my $db = create_db($node, 'eo');
 
 sub sql { return $node->safe_psql($db, $_[0]); }
 
 sql(q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 -- No unique constraint: a second run of a job must show, not fail.
 CREATE TABLE public.ledger (
 	task text NOT NULL,
@@ -108,11 +102,7 @@ CREATE TABLE public.ledger (
 	at timestamptz NOT NULL DEFAULT clock_timestamp());
 });
 
-# Job workers of the database, as count:states.
-my $workers_up = q{
-SELECT count(*) || ':' || coalesce(string_agg(DISTINCT state, ','), '')
-  FROM graphile_worker.workers
- WHERE kind = 'job worker' AND datname = current_database()};
+my $workers_up = job_workers_sql();
 my $worker_pids = q{
 SELECT coalesce(string_agg(pid::text, ',' ORDER BY pid), '')
   FROM pg_stat_activity
@@ -545,10 +535,7 @@ $$;
 # ---------------------------------------------------------------- f
 run_case('f', sub {
 	my $s = 'f (process bookkeeping)';
-	my $procs = qq{
-SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor') || '|'
-	|| count(*) FILTER (WHERE backend_type = 'graphile_worker job worker')
-  FROM pg_stat_activity WHERE datname = '$db'};
+	my $procs = processes_sql($db);
 	my $launcher = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'graphile_worker launcher'};
 	poll_is($node, 'postgres', $procs, '1|2', "$s: 1 supervisor, 2 job workers");
 	for my $round (1 .. 4)

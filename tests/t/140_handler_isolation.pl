@@ -56,24 +56,18 @@ use Time::HiRes qw(time);
 use GwTest;
 
 my $t_script = time;
-my $node = start_node(
-	'handler_isolation', q{
+my $node = start_node('handler_isolation', conf => q{
 max_worker_processes = 16
 graphile_worker.concurrency = 1
 graphile_worker.poll_interval = 500
 graphile_worker.sweep_interval = 1000
 });
-report_deaths_on_die($node);
-
-my $db = 'iso';
+my $db = create_db($node, 'iso');
 my $su = superuser_name();
-$node->safe_psql('postgres', "CREATE DATABASE $db");
 
 sub sql { return $node->safe_psql($db, $_[0]); }
 
 sql(q{
-CREATE EXTENSION graphile_worker;
-CREATE SCHEMA graphile_worker_tasks;
 CREATE ROLE alice;
 CREATE ROLE bob;
 GRANT USAGE ON SCHEMA graphile_worker_tasks TO alice, bob;
@@ -177,9 +171,7 @@ sub pids_of
 my $worker_pid = q{
 SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_stat_activity
  WHERE backend_type = 'graphile_worker job worker' AND datname = current_database()};
-my $idle = q{
-SELECT count(*) || ':' || coalesce(string_agg(DISTINCT state, ','), '')
-  FROM graphile_worker.workers WHERE kind = 'job worker' AND datname = current_database()};
+my $idle = job_workers_sql();
 
 # ---------------------------------------------------------------- a
 run_case('a', sub {

@@ -1,29 +1,67 @@
-# GwTest.pm: small helpers shared by the TAP scripts in tests/t.
+# GwTest.pm: the setup and helpers every TAP script in tests/t shares.
 #
-#   start_node($name, $conf) a PostgreSQL::Test::Cluster with graphile_worker
-#                            in shared_preload_libraries and the optional
-#                            postgresql.conf lines $conf, started
-#   run_cmd(\@cmd, %opt)     run a program (env => {..}, cwd => dir,
-#                            timeout => seconds, default 60); returns a
-#                            hash ref { rc, stdout, stderr, timed_out,
-#                            error }; rc is undef when the program could
-#                            not be run or timed out (then killed)
+# A script starts with
+#   my $node = start_node('name', conf => q{graphile_worker.concurrency = 2});
+#   my $db   = create_db($node, 'gw');
+# and, if it dies (a failed safe_psql, a server that went down), the log
+# lines of every node started here about processes that died are shown.
+#
+# Servers and databases
+#   start_node($name, %opt)  a PostgreSQL::Test::Cluster with graphile_worker
+#                            in shared_preload_libraries, started; options:
+#                            conf => postgresql.conf lines to add,
+#                            init => { options of Cluster->init, e.g.
+#                            allows_streaming => 1 }; its log is watched
+#                            as report_deaths_on_die does
+#   create_db($node, $name, %opt)
+#                            CREATE DATABASE $name, then in it CREATE
+#                            EXTENSION graphile_worker and CREATE SCHEMA
+#                            graphile_worker_tasks; extension => 0 skips
+#                            both, tasks => 0 the schema; returns $name
+#   report_deaths_on_die(@nodes)
+#                            if the script dies, show what the logs of
+#                            @nodes (and of every node start_node started)
+#                            say about processes that died: for nodes made
+#                            otherwise, e.g. a standby
+#   superuser_name()         the role initdb created: the OS user running
+#                            the test
 #   pg_env($node, $db)       the PG* variables that point a libpq or
 #                            node-postgres client at $node / $db
 #   describe_schema($node, $db)
 #                            the output of tests/sql/describe_schema.sql
 #                            (psql -XAtq) in $db
-#   superuser_name()         the role initdb created: the OS user running
-#                            the test
+#   run_cmd(\@cmd, %opt)     run a program (env => {..}, cwd => dir,
+#                            stdin => text, timeout => seconds, default
+#                            60); returns a hash ref { rc, stdout, stderr,
+#                            timed_out, error }; rc is undef when the
+#                            program could not be run or timed out (then
+#                            killed)
+#
+# Waiting and checking
 #   poll_value($node, $db, $query, $expected, $timeout)
-#                            runs $query until it returns $expected (a
-#                            string or a qr//); returns the last output
-#                            and the seconds waited
+#                            runs $query every 100 ms until it returns
+#                            $expected (a string or a qr//) or $timeout
+#                            seconds pass (default: the test timeout);
+#                            returns the last output and the seconds waited
 #   poll_is($node, $db, $query, $expected, $name, $timeout)
 #                            poll_value as one is() test
 #   stays_is($node, $db, $query, $expected, $seconds, $name)
 #                            $query keeps returning $expected for $seconds
+#   session_poll($session, $query, $expected, %opt)
+#                            runs $query on an open background_psql session
+#                            every interval_ms (default 5) until it returns
+#                            $expected (undef: anything but '') or timeout
+#                            seconds pass (default: the test timeout);
+#                            returns the last output
+#   wait_log($node, $re, $offset, $timeout)
+#                            waits until the server log from byte $offset
+#                            matches $re, checking every 50 ms, at most
+#                            $timeout seconds (default 30); true if it did
 #   count_lines($text, $re)  how many lines of $text match $re
+#   job_workers_sql()        a query run in a database: its job workers as
+#                            "count:states" (e.g. "2:idle", "1:busy,paused")
+#   processes_sql($dbname)   a query (run anywhere): "supervisors|job
+#                            workers" of database $dbname (e.g. "1|2")
 #   run_case($id, $code)     runs $code unless GW_CASES (e.g. "a,d") names
 #                            other cases: to run part of a long script
 package GwTest;
@@ -38,18 +76,79 @@ use PostgreSQL::Test::Utils;
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT = qw(start_node run_cmd pg_env describe_schema superuser_name
-  poll_value poll_is stays_is count_lines run_case report_deaths_on_die);
+our @EXPORT = qw(start_node create_db report_deaths_on_die superuser_name
+  pg_env describe_schema run_cmd poll_value poll_is stays_is session_poll
+  wait_log count_lines job_workers_sql processes_sql run_case);
 
+# start_node($name, conf => $lines, init => \%init_options)
 sub start_node
 {
-	my ($name, $conf) = @_;
+	my ($name, %opt) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opt{init} // {} });
 	$node->append_conf('postgresql.conf',
-		"shared_preload_libraries = 'graphile_worker'\n" . ($conf // ''));
+		"shared_preload_libraries = 'graphile_worker'\n" . ($opt{conf} // ''));
 	$node->start;
+	report_deaths_on_die($node);
 	return $node;
+}
+
+# create_db($node, $name, extension => 0, tasks => 0)
+sub create_db
+{
+	my ($node, $name, %opt) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $name");
+	return $name if defined $opt{extension} && !$opt{extension};
+	$node->safe_psql($name, 'CREATE EXTENSION graphile_worker');
+	$node->safe_psql($name, 'CREATE SCHEMA graphile_worker_tasks')
+	  unless defined $opt{tasks} && !$opt{tasks};
+	return $name;
+}
+
+# report_deaths_on_die(@nodes): if the script dies (e.g. a server went
+# down), show what the logs of the nodes registered so far say about
+# processes that died.  start_node registers every node it starts.
+my @watched;
+
+sub report_deaths_on_die
+{
+	push @watched, @_;
+	$SIG{__DIE__} = sub {
+		return if $^S;    # inside an eval
+		for my $node (@watched)
+		{
+			my $log = -e $node->logfile ? slurp_file($node->logfile) : '';
+			my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
+			  split /\n/, $log;
+			Test::More::diag($node->name . ": the server log says:\n"
+				  . join("\n", @died))
+			  if @died;
+		}
+	};
+	return;
+}
+
+sub superuser_name
+{
+	return scalar getpwuid($<);
+}
+
+sub pg_env
+{
+	my ($node, $db) = @_;
+	return {
+		PGHOST     => $node->host,
+		PGPORT     => $node->port,
+		PGUSER     => superuser_name(),
+		PGDATABASE => $db,
+	};
+}
+
+sub describe_schema
+{
+	my ($node, $db) = @_;
+	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_schema.sql");
+	return $node->safe_psql($db, $sql);
 }
 
 sub run_cmd
@@ -91,29 +190,6 @@ sub run_cmd
 		timed_out => $timed_out,
 		error     => $error
 	};
-}
-
-sub superuser_name
-{
-	return scalar getpwuid($<);
-}
-
-sub pg_env
-{
-	my ($node, $db) = @_;
-	return {
-		PGHOST     => $node->host,
-		PGPORT     => $node->port,
-		PGUSER     => superuser_name(),
-		PGDATABASE => $db,
-	};
-}
-
-sub describe_schema
-{
-	my ($node, $db) = @_;
-	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_schema.sql");
-	return $node->safe_psql($db, $sql);
 }
 
 # poll_value($node, $db, $query, $expected, $timeout) runs $query in $db
@@ -171,11 +247,72 @@ sub stays_is
 	return Test::More::is($out, $expected, $name);
 }
 
+# session_poll($session, $query, $expected, timeout => $s, interval_ms => $ms)
+# runs $query on the open session $session (background_psql) until it
+# returns $expected, or anything but '' when $expected is undef; returns
+# the last output.  The session's notes of each query are left out of the
+# test's log.  Dies if the session or the server is gone.
+sub session_poll
+{
+	my ($session, $query, $expected, %opt) = @_;
+	my $deadline = Time::HiRes::time()
+	  + ($opt{timeout} // $PostgreSQL::Test::Utils::timeout_default);
+	my $interval = ($opt{interval_ms} // 5) * 1000;
+	no warnings 'redefine';
+	local *PostgreSQL::Test::BackgroundPsql::note = sub { };
+	my $out;
+	for (;;)
+	{
+		$out = $session->query_safe($query);
+		return $out
+		  if (defined $expected ? $out eq $expected : $out ne '')
+		  || Time::HiRes::time() > $deadline;
+		Time::HiRes::usleep($interval);
+	}
+}
+
+# wait_log($node, $re, $offset, $timeout): waits until the server log from
+# byte $offset matches $re (at most $timeout seconds, default 30); returns
+# whether it did.  Unlike $node->wait_for_log it does not die on timeout.
+sub wait_log
+{
+	my ($node, $re, $offset, $timeout) = @_;
+	my $deadline = Time::HiRes::time() + ($timeout // 30);
+	for (;;)
+	{
+		return 1 if slurp_file($node->logfile, $offset) =~ $re;
+		return 0 if Time::HiRes::time() > $deadline;
+		Time::HiRes::usleep(50_000);
+	}
+}
+
 # count_lines($text, $re): how many lines of $text match $re.
 sub count_lines
 {
 	my ($text, $re) = @_;
 	return scalar grep { /$re/ } split /\n/, $text;
+}
+
+# job_workers_sql(): a query giving the job workers of the current database
+# as "count:states", e.g. "2:idle" or "2:busy,paused" ("0:" when none).
+sub job_workers_sql
+{
+	return q{
+SELECT count(*) || ':' || coalesce(string_agg(DISTINCT state, ','), '')
+  FROM graphile_worker.workers
+ WHERE kind = 'job worker' AND datname = current_database()};
+}
+
+# processes_sql($dbname): a query giving the supervisors and job workers of
+# database $dbname in pg_stat_activity as "supervisors|job workers", e.g.
+# "1|2".
+sub processes_sql
+{
+	my ($dbname) = @_;
+	return qq{
+SELECT count(*) FILTER (WHERE backend_type = 'graphile_worker supervisor')
+	|| '|' || count(*) FILTER (WHERE backend_type = 'graphile_worker job worker')
+  FROM pg_stat_activity WHERE datname = '$dbname'};
 }
 
 # run_case($id, $code) runs $code, the case $id of a script, unless the
@@ -191,20 +328,6 @@ sub run_case
 		return;
 	}
 	return $code->();
-}
-
-# report_deaths_on_die($node): if the script dies (e.g. the server went
-# down), show what the server log says about processes that died.
-sub report_deaths_on_die
-{
-	my ($node) = @_;
-	$SIG{__DIE__} = sub {
-		return if $^S;    # inside an eval
-		my @died = grep { /terminated by signal|exited with exit code [1-9]/ }
-		  split /\n/, slurp_file($node->logfile);
-		Test::More::diag("the server log says:\n" . join("\n", @died)) if @died;
-	};
-	return;
 }
 
 1;
