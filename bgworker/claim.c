@@ -28,12 +28,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -51,8 +53,11 @@
  *
  * Rows that j_raw locks but the byte bound leaves out stay available: the
  * row locks end with the claim's transaction.
+ *
+ * %s is skip_paused_tasks, or nothing in a database whose extension is
+ * still at 0.1.0 (no _private_pauses yet).
  */
-static const char *const claim_sql =
+static const char *const claim_sql_format =
 "WITH j_raw AS ("
 "  SELECT jobs.job_queue_id, jobs.priority, jobs.run_at, jobs.id,"
 "         pg_catalog.pg_column_size(jobs.payload) AS size"
@@ -61,7 +66,8 @@ static const char *const claim_sql =
 "     AND jobs.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 "     AND jobs.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 "           SELECT tasks.id FROM graphile_worker._private_tasks AS tasks"
-"            WHERE tasks.identifier OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])))"
+"            WHERE tasks.identifier OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
+"              %s))"
 "     AND (jobs.job_queue_id IS NULL OR jobs.job_queue_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 "           SELECT job_queues.id FROM graphile_worker._private_job_queues AS job_queues"
 "            WHERE job_queues.is_available OPERATOR(pg_catalog.=) true"
@@ -146,15 +152,17 @@ UNLOCK_QUEUES_OF_J("$3")
 "SELECT j.run_at, j.attempts OPERATOR(pg_catalog.>=) j.max_attempts FROM j";
 
 /*
- * $1 job id, $2 worker id, $3 its job_key when claimed: give an unstarted
- * or interrupted job back.  A job whose key changed since (remove_job, or
- * add_job replacing a running job, detached it and set attempts to
+ * $1 job id, $2 worker id, $3 its job_key and $4 its revision when
+ * claimed: give an unstarted or interrupted job back.  A job whose key or
+ * revision changed since (remove_job or an add_job replacing it detached
+ * it, cancel_job cancelled it, all of them setting attempts to
  * max_attempts) is only unlocked: it must not run again.
  */
 static const char *const return_sql =
 "WITH j AS ("
 "  UPDATE graphile_worker._private_jobs AS jobs"
 "     SET attempts = CASE WHEN jobs.key IS NOT DISTINCT FROM $3::pg_catalog.text"
+"                          AND jobs.revision OPERATOR(pg_catalog.=) $4::pg_catalog.int4"
 "           THEN GREATEST(0::pg_catalog.int2, jobs.attempts OPERATOR(pg_catalog.-) 1::pg_catalog.int2)"
 "           ELSE jobs.attempts END,"
 "         locked_by = NULL, locked_at = NULL"
@@ -164,7 +172,13 @@ static const char *const return_sql =
 ")"
 UNLOCK_QUEUES_OF_J("$2");
 
+static const char *const skip_paused_tasks =
+"AND NOT EXISTS (SELECT FROM graphile_worker._private_pauses AS p"
+"                 WHERE p.kind OPERATOR(pg_catalog.=) 'task'"
+"                   AND p.name OPERATOR(pg_catalog.=) tasks.identifier)";
+
 static SPIPlanPtr claim_plan = NULL;
+static bool claim_plan_skips_paused = false;
 static SPIPlanPtr return_plan = NULL;
 static SPIPlanPtr complete_plan = NULL;
 static SPIPlanPtr fail_plan = NULL;
@@ -187,6 +201,31 @@ forbidden_flags_datum(Datum *result)
 	*result = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
 											  TYPALIGN_INT));
 	return true;
+}
+
+/*
+ * claim_statement returns the kept claim plan for this database's version
+ * of the extension, preparing it again after ALTER EXTENSION ... UPDATE.
+ */
+static SPIPlanPtr
+claim_statement(Oid *argtypes)
+{
+	bool		skips_paused = OidIsValid(get_relname_relid("_private_pauses",
+															 get_namespace_oid(GW_SCHEMA, false)));
+
+	if (claim_plan != NULL && skips_paused != claim_plan_skips_paused)
+	{
+		SPI_freeplan(claim_plan);
+		claim_plan = NULL;
+	}
+	if (claim_plan == NULL)
+	{
+		(void) gw_prepare_once(&claim_plan,
+							   psprintf(claim_sql_format, skips_paused ? skip_paused_tasks : ""),
+							   5, argtypes);
+		claim_plan_skips_paused = skips_paused;
+	}
+	return claim_plan;
 }
 
 /* Orders claimed jobs by priority, then run_at, then id. */
@@ -249,7 +288,7 @@ gw_claim_jobs(const char *worker_id, int limit, MemoryContext cxt, GwJob **jobs)
 	/* the disabled paths' cost would otherwise make the plan look worth JIT */
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	ret = SPI_execute_plan(gw_prepare_once(&claim_plan, claim_sql, 5, argtypes),
+	ret = SPI_execute_plan(claim_statement(argtypes),
 						   args, nulls, false, 0);
 	AtEOXact_GUC(true, save_nestlevel);
 	if (ret != SPI_OK_UPDATE_RETURNING)
@@ -354,9 +393,9 @@ gw_fail_job(GwJob *job, const char *worker_id, const char *message,
 void
 gw_return_job(GwJob *job, const char *worker_id)
 {
-	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int			ret;
 
 	args[0] = Int64GetDatum(job->id);
@@ -364,7 +403,8 @@ gw_return_job(GwJob *job, const char *worker_id)
 	args[2] = job->row_values[GW_JOBS_COL_KEY];
 	if (job->row_nulls[GW_JOBS_COL_KEY])
 		nulls[2] = 'n';
-	ret = SPI_execute_plan(gw_prepare_once(&return_plan, return_sql, 3, argtypes),
+	args[3] = job->row_values[GW_JOBS_COL_REVISION];
+	ret = SPI_execute_plan(gw_prepare_once(&return_plan, return_sql, 4, argtypes),
 						   args, nulls, false, 0);
 	if (ret < 0)
 		elog(ERROR, "returning job %lld failed: %s", (long long) job->id,

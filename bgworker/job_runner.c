@@ -87,8 +87,12 @@ typedef enum CancelReason
 	CANCEL_NONE,
 	CANCEL_TIMEOUT,
 	CANCEL_STOP,
-	CANCEL_USER					/* pg_cancel_backend */
+	CANCEL_USER,				/* pg_cancel_backend */
+	CANCEL_JOB					/* graphile_worker.cancel_job */
 } CancelReason;
+
+/* A cancel_job ends even a handler that catches it within this. */
+#define GW_CANCEL_JOB_GRACE_MS 1000
 
 /* Set by signal and timeout handlers, read by the worker. */
 static volatile sig_atomic_t stop_kind = GW_STOP_NONE;
@@ -141,10 +145,12 @@ cancel_handler(CancelReason reason)
 	if (!grace_armed && grace_timer_ok)
 	{
 		struct itimerspec its;
+		int			grace_ms = reason == CANCEL_JOB ?
+			Min(gw_cancel_grace_ms, GW_CANCEL_JOB_GRACE_MS) : gw_cancel_grace_ms;
 
 		memset(&its, 0, sizeof(its));
-		its.it_value.tv_sec = gw_cancel_grace_ms / 1000;
-		its.it_value.tv_nsec = (long) (gw_cancel_grace_ms % 1000) * 1000000L;
+		its.it_value.tv_sec = grace_ms / 1000;
+		its.it_value.tv_nsec = (long) (grace_ms % 1000) * 1000000L;
 		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 			its.it_value.tv_nsec = 1;
 		grace_armed = true;
@@ -188,11 +194,41 @@ gw_runner_stop(GwStopKind kind)
 	SetLatch(MyLatch);
 }
 
-/* gw_runner_cancel cancels the running handler only (SIGINT). */
+/*
+ * gw_runner_cancel cancels the running handler only (SIGINT): for
+ * cancel_job if it asked for this job (one it asked for that has not
+ * started yet is cancelled as it starts), else as pg_cancel_backend.
+ */
 void
 gw_runner_cancel(void)
 {
-	cancel_handler(CANCEL_USER);
+	int64		cancel = gw_my_proc ? gw_my_proc->cancel_job_id : 0;
+
+	if (cancel == 0)
+		cancel_handler(CANCEL_USER);
+	else if (cancel == gw_my_proc->job_id)
+		cancel_handler(CANCEL_JOB);
+}
+
+/* gw_runner_end_batch forgets a cancel_job request once its batch is over. */
+void
+gw_runner_end_batch(void)
+{
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	gw_my_proc->cancel_job_id = 0;
+	LWLockRelease(gw_shared->lock);
+}
+
+/* "cancelled by <role>", for a job cancelled by cancel_job */
+static char *
+cancelled_by(void)
+{
+	NameData	by;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	by = gw_my_proc->cancel_by;
+	LWLockRelease(gw_shared->lock);
+	return psprintf("cancelled by %s", NameStr(by));
 }
 
 /* gw_runner_stop_kind: GW_STOP_NONE unless the worker must stop. */
@@ -370,7 +406,7 @@ apply_owner_settings(Oid owner)
 
 /* begin_handler arms the job timeout; from here on cancels reach it. */
 static void
-begin_handler(int timeout_ms)
+begin_handler(int64 job_id, int timeout_ms)
 {
 	cancel_reason = CANCEL_NONE;
 	grace_expired = false;
@@ -379,6 +415,8 @@ begin_handler(int timeout_ms)
 	in_handler = true;
 	if (stop_kind != GW_STOP_NONE)
 		cancel_handler(CANCEL_STOP);
+	if (gw_my_proc->cancel_job_id == job_id)
+		cancel_handler(CANCEL_JOB);
 	if (timeout_ms > 0)
 		enable_timeout_after(job_timeout_id, timeout_ms);
 }
@@ -434,6 +472,8 @@ gw_runner_exit_reason(bool *refund)
 		case CANCEL_USER:
 			return psprintf("canceling statement due to user request; the handler went on for graphile_worker.cancel_grace (%d ms) after its cancel, and its worker exited",
 							gw_cancel_grace_ms);
+		case CANCEL_JOB:
+			return cancelled_by();
 		case CANCEL_NONE:
 			break;
 	}
@@ -466,6 +506,9 @@ failure_of(ErrorData *edata, MemoryContext keep_cxt, bool *stopped)
 					*stopped = true;
 				else
 					message = pstrdup("worker was terminated while running this job");
+				break;
+			case CANCEL_JOB:
+				message = cancelled_by();
 				break;
 			case CANCEL_USER:
 			case CANCEL_NONE:
@@ -548,7 +591,7 @@ gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt)
 		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 		MyXactFlags &= ~XACT_FLAGS_ACCESSEDTEMPNAMESPACE;
 
-		begin_handler(timeout_ms);
+		begin_handler(job->id, timeout_ms);
 		(void) gw_handler_call(h, job, &isnull);
 		AfterTriggerFireDeferred();
 		PortalHashTableDeleteAll();

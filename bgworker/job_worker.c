@@ -33,8 +33,8 @@
  * DROP EXTENSION, ...), the running job is given back without counting
  * its attempt; otherwise (pg_terminate_backend) the attempt counts and the
  * job fails with "worker was terminated while running this job".  SIGINT
- * (pg_cancel_backend) cancels the running handler only.  Jobs not started
- * yet are always given back.
+ * (pg_cancel_backend, or cancel_job for a job of this worker) cancels the
+ * running handler only.  Jobs not started yet are always given back.
  *
  *-------------------------------------------------------------------------
  */
@@ -354,6 +354,7 @@ run_batch(void)
 	}
 	batch_jobs = NULL;
 	batch_n = 0;
+	gw_runner_end_batch();
 	last_batch_wrote = nwrote > 0;
 	avg_job_us = 0.8 * avg_job_us +
 		0.2 * ((double) (GetCurrentTimestamp() - started) / n);

@@ -24,6 +24,7 @@
 #define GW_JOBS_COL_PRIORITY 3
 #define GW_JOBS_COL_RUN_AT 4
 #define GW_JOBS_COL_KEY 10
+#define GW_JOBS_COL_REVISION 13
 
 typedef struct GwHandler GwHandler;
 
@@ -92,6 +93,7 @@ typedef enum GwStopKind
 extern void gw_runner_init(void);
 extern void gw_runner_stop(GwStopKind kind);
 extern void gw_runner_cancel(void);
+extern void gw_runner_end_batch(void);
 extern GwStopKind gw_runner_stop_kind(void);
 extern void gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt);
 extern void gw_runner_settings_for_batch(void);

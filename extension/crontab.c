@@ -35,6 +35,7 @@
 #include "graphile_worker.h"
 
 PG_FUNCTION_INFO_V1(gw_sql_set_crontab);
+PG_FUNCTION_INFO_V1(gw_sql_crontab_line_id);
 PG_FUNCTION_INFO_V1(gw_sql_crontab_entries);
 
 /* add_job's limit on job_key (the jobs_key_check constraint) */
@@ -349,6 +350,30 @@ gw_sql_set_crontab(PG_FUNCTION_ARGS)
 	gw_cron_register_ids(ct, GetCurrentTransactionStartTimestamp());
 	SPI_finish();
 	PG_RETURN_INT32(ct->nentries);
+}
+
+/*
+ * _crontab_line_id(line text) returns the id of the one entry of line,
+ * checked as set_crontab checks an entry (set_crontab_entry).
+ */
+Datum
+gw_sql_crontab_line_id(PG_FUNCTION_ARGS)
+{
+	char	   *line = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	GwCrontab  *ct;
+
+	if (strchr(line, '\n') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a crontab entry is one line"),
+				 errhint("Use set_crontab to set several entries at once.")));
+	ct = gw_crontab_parse(line);
+	if (ct->nentries != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the line holds no crontab entry"),
+				 errdetail("Line: %s", line)));
+	PG_RETURN_TEXT_P(cstring_to_text(ct->entries[0].id));
 }
 
 /* The text of a nullable C string. */

@@ -440,3 +440,407 @@ COMMENT ON FUNCTION graphile_worker.add_jobs(graphile_worker.job_spec[], boolean
 	'Enqueue many jobs in one call; payload and last_error are NULL in the results for a caller who may not read them';
 COMMENT ON FUNCTION graphile_worker.remove_job(text) IS
 	'Delete the pending job with this key, or stop a running one from retrying; payload and last_error are NULL in the result for a caller who may not read them';
+
+/*
+ * Control: pausing named queues and tasks, cancelling jobs, editing and
+ * running crontab entries.  The public functions that record who did it
+ * (pause_*, resume_*, cancel_job) are C entry points (control.c) that note
+ * the calling role and run the internal function of the same name with a
+ * leading underscore as the owner of the queue's tables; none of it is
+ * granted to anyone: grant_control(role) grants the set.
+ */
+
+/* What is paused, since when, by whom. */
+CREATE TABLE graphile_worker._private_pauses (
+	kind text NOT NULL CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'task'])),
+	name text NOT NULL,
+	paused_at timestamp with time zone NOT NULL DEFAULT pg_catalog.now(),
+	paused_by text NOT NULL,
+	PRIMARY KEY (kind, name)
+);
+ALTER TABLE graphile_worker._private_pauses ENABLE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('graphile_worker._private_pauses', '');
+
+/*
+ * A paused queue's row is locked by this marker until 'infinity', so that
+ * no worker, ours or Node's, starts a job of it (the 4-hour rule never
+ * releases it).  A job of the queue running when it was paused finishes;
+ * its completion does not unlock the queue (the lock is no longer its).
+ */
+CREATE FUNCTION graphile_worker._pause_queue(queue_name text, paused_by text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_id integer;
+begin
+  if queue_name is null then
+    raise exception 'queue name must not be null' using errcode = '22004';
+  end if;
+  select q.id into v_id from graphile_worker._private_job_queues as q
+    where q.queue_name operator(pg_catalog.=) _pause_queue.queue_name for update;
+  if not found then
+    raise exception 'queue "%" does not exist', queue_name
+      using errcode = '42704',
+            hint = 'A named queue exists once a job has been added to it.';
+  end if;
+  insert into graphile_worker._private_pauses (kind, name, paused_by)
+    values ('queue', queue_name, paused_by)
+    on conflict (kind, name) do nothing;
+  update graphile_worker._private_job_queues as q
+    set locked_by = 'graphile_worker:paused', locked_at = 'infinity'
+    where q.id operator(pg_catalog.=) v_id;
+end;
+$$;
+
+/*
+ * Resuming gives the queue's lock back to the worker of a job of it that
+ * still runs (locking that job's row first, so that a completion under way
+ * is waited for), or releases it.
+ */
+CREATE FUNCTION graphile_worker._resume_queue(queue_name text, resumed_by text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_id integer;
+  v_locked_by text;
+  v_locked_at timestamp with time zone;
+begin
+  if queue_name is null then
+    raise exception 'queue name must not be null' using errcode = '22004';
+  end if;
+  select q.id into v_id from graphile_worker._private_job_queues as q
+    where q.queue_name operator(pg_catalog.=) _resume_queue.queue_name for update;
+  if not found then
+    raise exception 'queue "%" does not exist', queue_name
+      using errcode = '42704',
+            hint = 'A named queue exists once a job has been added to it.';
+  end if;
+  delete from graphile_worker._private_pauses as p
+    where p.kind operator(pg_catalog.=) 'queue'
+      and p.name operator(pg_catalog.=) _resume_queue.queue_name;
+  if not found then
+    return;
+  end if;
+  select j.locked_by, j.locked_at into v_locked_by, v_locked_at
+    from graphile_worker._private_jobs as j
+    where j.job_queue_id operator(pg_catalog.=) v_id and j.locked_at is not null
+    order by j.locked_at desc
+    limit 1
+    for update;
+  update graphile_worker._private_job_queues as q
+    set locked_by = v_locked_by, locked_at = v_locked_at
+    where q.id operator(pg_catalog.=) v_id
+      and q.locked_by operator(pg_catalog.=) 'graphile_worker:paused';
+end;
+$$;
+
+/* Tasks have no lock in the schema: only our workers skip a paused task. */
+CREATE FUNCTION graphile_worker._pause_task(identifier text, paused_by text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if identifier is null then
+    raise exception 'task identifier must not be null' using errcode = '22004';
+  end if;
+  perform from graphile_worker._private_tasks as t
+    where t.identifier operator(pg_catalog.=) _pause_task.identifier;
+  if not found then
+    raise exception 'task "%" does not exist', identifier
+      using errcode = '42704',
+            hint = 'A task exists once a job has been added for it.';
+  end if;
+  insert into graphile_worker._private_pauses (kind, name, paused_by)
+    values ('task', identifier, paused_by)
+    on conflict (kind, name) do nothing;
+end;
+$$;
+
+CREATE FUNCTION graphile_worker._resume_task(identifier text, resumed_by text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if identifier is null then
+    raise exception 'task identifier must not be null' using errcode = '22004';
+  end if;
+  perform from graphile_worker._private_tasks as t
+    where t.identifier operator(pg_catalog.=) _resume_task.identifier;
+  if not found then
+    raise exception 'task "%" does not exist', identifier
+      using errcode = '42704',
+            hint = 'A task exists once a job has been added for it.';
+  end if;
+  delete from graphile_worker._private_pauses as p
+    where p.kind operator(pg_catalog.=) 'task'
+      and p.name operator(pg_catalog.=) _resume_task.identifier;
+  -- the workers may claim its jobs again now
+  perform graphile_worker._wake_at_commit(1, null, 0);
+end;
+$$;
+
+/*
+ * _signal_job_cancel(job_id, locked_by, by): at commit, cancel the handler
+ * of job_id in our job worker locked_by, if it lives (control.c).
+ */
+CREATE FUNCTION graphile_worker._signal_job_cancel(job_id bigint, locked_by text,
+	cancelled_by text)
+RETURNS void
+LANGUAGE C
+STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_signal_job_cancel';
+
+/*
+ * A queued job becomes permanently failed; a running one too, and its
+ * handler is cancelled at commit if one of our workers runs it (it then
+ * fails with this last_error; a Node worker's job ends as its handler
+ * does, but is not retried).  The revision moves on, so that a worker
+ * stopping meanwhile does not give the job back.
+ */
+CREATE FUNCTION graphile_worker._cancel_job(job_id bigint, cancelled_by text)
+RETURNS graphile_worker._private_jobs
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_job graphile_worker._private_jobs;
+begin
+  if job_id is null then
+    raise exception 'job id must not be null' using errcode = '22004';
+  end if;
+  update graphile_worker._private_jobs as jobs
+    set attempts = greatest(jobs.attempts, jobs.max_attempts),
+        last_error = 'cancelled by ' operator(pg_catalog.||) cancelled_by,
+        revision = jobs.revision operator(pg_catalog.+) 1,
+        updated_at = pg_catalog.now()
+    where jobs.id operator(pg_catalog.=) _cancel_job.job_id
+    returning * into v_job;
+  if not found then
+    raise exception 'job % does not exist', job_id using errcode = '42704';
+  end if;
+  if v_job.locked_by is not null then
+    perform graphile_worker._signal_job_cancel(job_id, v_job.locked_by, cancelled_by);
+  end if;
+  return v_job;
+end;
+$$;
+
+CREATE FUNCTION graphile_worker.pause_queue(queue_name text)
+RETURNS void LANGUAGE C SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_control';
+CREATE FUNCTION graphile_worker.resume_queue(queue_name text)
+RETURNS void LANGUAGE C SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_control';
+CREATE FUNCTION graphile_worker.pause_task(identifier text)
+RETURNS void LANGUAGE C SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_control';
+CREATE FUNCTION graphile_worker.resume_task(identifier text)
+RETURNS void LANGUAGE C SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_control';
+CREATE FUNCTION graphile_worker.cancel_job(job_id bigint)
+RETURNS graphile_worker._private_jobs LANGUAGE C SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_control';
+
+/* _crontab_line_id(line): the id of the one crontab entry of line. */
+CREATE FUNCTION graphile_worker._crontab_line_id(line text)
+RETURNS text
+LANGUAGE C
+STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_crontab_line_id';
+
+/*
+ * set_crontab_entry(line): the entry of line replaces the entry with the
+ * same id, on its line, or is added at the end; the whole crontab is then
+ * checked and stored as set_crontab does.  Returns the number of entries.
+ */
+CREATE FUNCTION graphile_worker.set_crontab_entry(line text)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_id text;
+  v_text text;
+  v_lines text[];
+  v_line integer;
+begin
+  if line is null then
+    raise exception 'crontab line must not be null' using errcode = '22004';
+  end if;
+  v_id := graphile_worker._crontab_line_id(line);
+  select c.crontab into v_text from graphile_worker._private_crontab as c for update;
+  v_lines := pg_catalog.string_to_array(coalesce(v_text, ''), E'\n');
+  select e.line into v_line from graphile_worker._crontab_entries() as e
+    where e.id operator(pg_catalog.=) v_id;
+  if found then
+    v_lines[v_line] := set_crontab_entry.line;
+  else
+    v_lines := v_lines operator(pg_catalog.||) set_crontab_entry.line;
+  end if;
+  return graphile_worker.set_crontab(pg_catalog.array_to_string(v_lines, E'\n'));
+end;
+$$;
+
+/* remove_crontab_entry(identifier): deletes the entry's line; returns the number left. */
+CREATE FUNCTION graphile_worker.remove_crontab_entry(identifier text)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_text text;
+  v_lines text[];
+  v_line integer;
+begin
+  if identifier is null then
+    raise exception 'crontab entry id must not be null' using errcode = '22004';
+  end if;
+  select c.crontab into v_text from graphile_worker._private_crontab as c for update;
+  select e.line into v_line from graphile_worker._crontab_entries() as e
+    where e.id operator(pg_catalog.=) identifier;
+  if not found then
+    raise exception 'crontab entry "%" does not exist', identifier using errcode = '42704';
+  end if;
+  v_lines := pg_catalog.string_to_array(v_text, E'\n');
+  v_lines := v_lines[1:v_line - 1] operator(pg_catalog.||) v_lines[v_line + 1:];
+  return graphile_worker.set_crontab(pg_catalog.array_to_string(v_lines, E'\n'));
+end;
+$$;
+
+/*
+ * run_crontab_now(identifier): adds the entry's job now, with _cron.ts =
+ * now and backfilled false, as the ticker would, but leaves its schedule
+ * (_private_known_crontabs) alone.  Returns the job.
+ */
+CREATE FUNCTION graphile_worker.run_crontab_now(identifier text)
+RETURNS graphile_worker._private_jobs
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_entry record;
+  v_now timestamp with time zone := pg_catalog.now();
+begin
+  if identifier is null then
+    raise exception 'crontab entry id must not be null' using errcode = '22004';
+  end if;
+  select * into v_entry from graphile_worker._crontab_entries() as e
+    where e.id operator(pg_catalog.=) identifier;
+  if not found then
+    raise exception 'crontab entry "%" does not exist', identifier using errcode = '42704';
+  end if;
+  return graphile_worker.add_job(
+    v_entry.task_identifier,
+    (coalesce(v_entry.payload::pg_catalog.jsonb, '{}'::pg_catalog.jsonb)
+      operator(pg_catalog.||) pg_catalog.jsonb_build_object('_cron',
+        pg_catalog.jsonb_build_object(
+          'ts', pg_catalog.to_char(pg_catalog.timezone('UTC', v_now),
+                                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'backfilled', false)))::pg_catalog.json,
+    v_entry.queue_name, v_now, v_entry.max_attempts, v_entry.job_key,
+    v_entry.priority, null, coalesce(v_entry.job_key_mode, 'replace'));
+end;
+$$;
+
+CREATE VIEW graphile_worker.queues AS
+	SELECT q.queue_name,
+		p.name IS NOT NULL AS paused,
+		p.paused_at,
+		p.paused_by
+	FROM graphile_worker._private_job_queues AS q
+		LEFT JOIN graphile_worker._private_pauses AS p
+			ON p.kind OPERATOR(pg_catalog.=) 'queue' AND p.name OPERATOR(pg_catalog.=) q.queue_name;
+
+CREATE VIEW graphile_worker.tasks AS
+	SELECT t.identifier AS task_identifier,
+		p.name IS NOT NULL AS paused,
+		p.paused_at,
+		p.paused_by
+	FROM graphile_worker._private_tasks AS t
+		LEFT JOIN graphile_worker._private_pauses AS p
+			ON p.kind OPERATOR(pg_catalog.=) 'task' AND p.name OPERATOR(pg_catalog.=) t.identifier;
+
+/*
+ * grant_control(role) / revoke_control(role): the control functions and
+ * views, and USAGE on the schema, to or from role.
+ */
+CREATE FUNCTION graphile_worker.grant_control(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if role_name is null then
+    raise exception 'role name must not be null' using errcode = '22004';
+  end if;
+  execute pg_catalog.format('GRANT USAGE ON SCHEMA graphile_worker TO %I', role_name);
+  execute pg_catalog.format('GRANT EXECUTE ON FUNCTION graphile_worker.pause_queue(text),'
+    ' graphile_worker.resume_queue(text), graphile_worker.pause_task(text),'
+    ' graphile_worker.resume_task(text), graphile_worker.cancel_job(bigint),'
+    ' graphile_worker.run_crontab_now(text), graphile_worker.set_crontab_entry(text),'
+    ' graphile_worker.remove_crontab_entry(text) TO %I', role_name);
+  execute pg_catalog.format('GRANT SELECT ON graphile_worker.queues, graphile_worker.tasks TO %I',
+    role_name);
+end;
+$$;
+
+CREATE FUNCTION graphile_worker.revoke_control(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if role_name is null then
+    raise exception 'role name must not be null' using errcode = '22004';
+  end if;
+  execute pg_catalog.format('REVOKE EXECUTE ON FUNCTION graphile_worker.pause_queue(text),'
+    ' graphile_worker.resume_queue(text), graphile_worker.pause_task(text),'
+    ' graphile_worker.resume_task(text), graphile_worker.cancel_job(bigint),'
+    ' graphile_worker.run_crontab_now(text), graphile_worker.set_crontab_entry(text),'
+    ' graphile_worker.remove_crontab_entry(text) FROM %I', role_name);
+  execute pg_catalog.format('REVOKE SELECT ON graphile_worker.queues, graphile_worker.tasks FROM %I',
+    role_name);
+end;
+$$;
+
+REVOKE ALL ON FUNCTION graphile_worker._pause_queue(text, text), graphile_worker._resume_queue(text, text),
+	graphile_worker._pause_task(text, text), graphile_worker._resume_task(text, text),
+	graphile_worker._signal_job_cancel(bigint, text, text), graphile_worker._cancel_job(bigint, text),
+	graphile_worker.pause_queue(text), graphile_worker.resume_queue(text),
+	graphile_worker.pause_task(text), graphile_worker.resume_task(text),
+	graphile_worker.cancel_job(bigint), graphile_worker._crontab_line_id(text),
+	graphile_worker.set_crontab_entry(text), graphile_worker.remove_crontab_entry(text),
+	graphile_worker.run_crontab_now(text), graphile_worker.grant_control(name),
+	graphile_worker.revoke_control(name) FROM PUBLIC;
+
+COMMENT ON FUNCTION graphile_worker.pause_queue(text) IS
+	'No new job of this named queue starts (ours or Node''s); running ones finish; survives restarts';
+COMMENT ON FUNCTION graphile_worker.resume_queue(text) IS 'Undoes pause_queue';
+COMMENT ON FUNCTION graphile_worker.pause_task(text) IS
+	'Our workers start no new job of this task; running ones finish; survives restarts';
+COMMENT ON FUNCTION graphile_worker.resume_task(text) IS 'Undoes pause_task';
+COMMENT ON FUNCTION graphile_worker.cancel_job(bigint) IS
+	'Permanently fails the job with last_error ''cancelled by <role>''; a running handler of ours is cancelled within a second';
+COMMENT ON FUNCTION graphile_worker.set_crontab_entry(text) IS
+	'Replaces the crontab entry with the same id, or adds it';
+COMMENT ON FUNCTION graphile_worker.remove_crontab_entry(text) IS 'Removes the crontab entry with this id';
+COMMENT ON FUNCTION graphile_worker.run_crontab_now(text) IS
+	'Adds the crontab entry''s job now, without changing its schedule';
+COMMENT ON FUNCTION graphile_worker.grant_control(name) IS
+	'Grants the control functions and the queues and tasks views to a role';
+COMMENT ON FUNCTION graphile_worker.revoke_control(name) IS 'Revokes what grant_control granted';
+COMMENT ON VIEW graphile_worker.queues IS 'Named queues: paused or not, since when, by whom';
+COMMENT ON VIEW graphile_worker.tasks IS 'Tasks: paused or not, since when, by whom';

@@ -82,6 +82,8 @@ typedef struct GwProc
 	int64		job_id;			/* 0 when no job runs */
 	char		task[GW_TASK_DISPLAY_LEN];
 	char		worker_id[GW_WORKER_ID_LEN];
+	int64		cancel_job_id;	/* cancel_job asks to cancel this job */
+	NameData	cancel_by;		/* the role that called cancel_job */
 	bool		stop_requested;	/* exit after the current job; set by a
 								 * command of ours or the supervisor, so a
 								 * SIGTERM that follows gives the running

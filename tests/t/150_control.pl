@@ -1,0 +1,148 @@
+# 150_control.pl: the control functions with job workers running.
+#
+#   a. pause_queue: no job of the paused queue starts (its first job, added
+#      before the pause, runs to its end); jobs of other queues and without
+#      a queue go on; the pause survives a restart; resume_queue lets the
+#      rest run, in order.
+#   b. pause_task: no new job of the task starts, others go on; resume_task
+#      wakes a worker at once (no poll needed).
+#   c. cancel_job of a running job whose PL/pgSQL handler catches
+#      query_canceled and goes on: it is ended within a second (plus the
+#      time to notice), the job is permanently failed with last_error
+#      'cancelled by <role>', its attempts = max_attempts, nothing it wrote
+#      is kept, and the worker goes on with other jobs.
+#   d. cancel_job of a running job that stops when cancelled: same outcome,
+#      the worker is not restarted.
+use strict;
+use warnings;
+
+use GwTest;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $node = start_node('control', conf => q{
+graphile_worker.concurrency = 2
+graphile_worker.poll_interval = 60000
+graphile_worker.cancel_grace = 5000
+});
+my $db = create_db($node, 'ctl');
+sub sql { return $node->safe_psql($db, $_[0]); }
+
+sql(q{
+CREATE TABLE public.ran (job_id bigint, tag text, at timestamptz DEFAULT clock_timestamp());
+CREATE TABLE public.ctl (hold boolean);
+INSERT INTO public.ctl VALUES (true);
+CREATE FUNCTION graphile_worker_tasks.work(payload json, job graphile_worker.jobs) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO public.ran (job_id, tag) VALUES (job.id, payload->>'tag') $$;
+CREATE FUNCTION graphile_worker_tasks.hold(payload json, job graphile_worker.jobs) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.ran (job_id, tag) VALUES (job.id, payload->>'tag');
+  WHILE (SELECT hold FROM public.ctl) LOOP PERFORM pg_sleep(0.01); END LOOP;
+END $$;
+CREATE FUNCTION graphile_worker_tasks.stubborn(payload json, job graphile_worker.jobs) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO public.ran (job_id, tag) VALUES (job.id, payload->>'tag');
+  LOOP
+    BEGIN
+      PERFORM pg_sleep(0.05);
+    EXCEPTION WHEN query_canceled THEN
+      RAISE NOTICE 'ignoring the cancel';
+    END;
+  END LOOP;
+END $$;
+});
+
+my $workers = job_workers_sql();
+
+# --- a. pause_queue -----------------------------------------------------------
+run_case('a', sub {
+	poll_is($node, $db, $workers, '2:idle', 'a: 2 idle job workers');
+	my $first = sql(q{SELECT id FROM graphile_worker.add_job('hold', '{"tag":"q-1"}', queue_name => 'q')});
+	poll_value($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'q-1'", '1');
+	sql(q{SELECT graphile_worker.pause_queue('q')});
+	sql(q{SELECT graphile_worker.add_job('work', json_build_object('tag', 'q-' || i), queue_name => 'q')
+	        FROM generate_series(2, 4) AS i});
+	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"free"}')});
+	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"other"}', queue_name => 'other')});
+	poll_is($node, $db, "SELECT count(*) FROM public.ran WHERE tag IN ('free', 'other')", '2',
+		'a: jobs without a queue and of another queue run while q is paused');
+	sql('UPDATE public.ctl SET hold = false');
+	poll_is($node, $db, "SELECT count(*) FROM graphile_worker.jobs WHERE id = $first", '0',
+		'a: the job of q that ran when q was paused completes');
+	stays_is($node, $db, "SELECT count(*) FROM public.ran WHERE tag LIKE 'q-%'", '1', 1.5,
+		'a: no other job of the paused queue starts');
+	is(sql(q{SELECT locked_by FROM graphile_worker._private_job_queues WHERE queue_name = 'q'}),
+		'graphile_worker:paused', 'a: the queue row stays locked by the pause (for Node workers too)');
+	$node->restart;
+	stays_is($node, $db, "SELECT count(*) FROM public.ran WHERE tag LIKE 'q-%'", '1', 1.5,
+		'a: the pause survives a restart');
+	is(sql(q{SELECT paused FROM graphile_worker.queues WHERE queue_name = 'q'}), 't',
+		'a: the queues view says q is paused');
+	sql(q{SELECT graphile_worker.resume_queue('q')});
+	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"nudge"}')});
+	poll_is($node, $db, "SELECT string_agg(tag, ',' ORDER BY at) FROM public.ran WHERE tag LIKE 'q-%'",
+		'q-1,q-2,q-3,q-4', 'a: after resume_queue the rest of q runs, in order');
+	sql('UPDATE public.ctl SET hold = true');
+});
+
+# --- b. pause_task ------------------------------------------------------------
+run_case('b', sub {
+	poll_is($node, $db, $workers, '2:idle', 'b: 2 idle job workers');
+	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"warm"}')});
+	poll_value($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'warm'", '1');
+	sql(q{SELECT graphile_worker.pause_task('work')});
+	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"paused-task"}')});
+	sql(q{SELECT graphile_worker.add_job('stubborn', '{"tag":"x"}', run_at => now() + interval '1 hour')});
+	stays_is($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'paused-task'", '0', 1.5,
+		'b: no job of the paused task starts');
+	my $t0 = time;
+	sql(q{SELECT graphile_worker.resume_task('work')});
+	my ($out, $waited) = poll_value($node, $db,
+		"SELECT count(*) FROM public.ran WHERE tag = 'paused-task'", '1', 10);
+	is($out, '1', 'b: after resume_task its job runs');
+	cmp_ok($waited, '<', 2, 'b: at once (resume_task wakes a worker; the poll is 60 s)');
+	sql(q{DELETE FROM graphile_worker._private_jobs});
+});
+
+# --- c, d. cancel_job of a running job ---------------------------------------
+for my $case (['c', 'stubborn', 'a handler that catches the cancel'],
+	['d', 'hold', 'a handler that stops when cancelled'])
+{
+	my ($id, $task, $what) = @$case;
+	run_case($id, sub {
+		poll_is($node, $db, $workers, '2:idle', "$id: 2 idle job workers");
+		my $pids = sql(q{SELECT string_agg(pid::text, ',' ORDER BY pid) FROM graphile_worker.workers
+		                  WHERE kind = 'job worker'});
+		my $job = sql(qq{SELECT id FROM graphile_worker.add_job('$task', '{"tag":"cancel-$id"}',
+		                   max_attempts => 5)});
+		poll_value($node, $db, "SELECT count(*) FROM graphile_worker.workers WHERE job_id = $job", '1');
+		my $t0 = time;
+		is(sql(qq{SELECT attempts || '/' || max_attempts FROM graphile_worker.cancel_job($job)}),
+			'5/5', "$id: cancel_job of a running job ($what) returns it permanently failed");
+		my ($out, $waited) = poll_value($node, $db,
+			"SELECT locked_by IS NULL FROM graphile_worker.jobs WHERE id = $job", 't', 20);
+		is($out, 't', "$id: the job is unlocked: its handler was ended");
+		cmp_ok($waited, '<', 2.5, "$id: within a second of the cancel, plus the time to notice ($waited s)");
+		is(sql(qq{SELECT attempts || '/' || max_attempts || '|' || last_error
+		            FROM graphile_worker.jobs WHERE id = $job}),
+			'5/5|cancelled by ' . superuser_name(),
+			"$id: permanently failed, last_error 'cancelled by <role>'");
+		is(sql(qq{SELECT count(*) FROM public.ran WHERE job_id = $job}), '0',
+			"$id: nothing the cancelled job wrote is kept");
+		sql(q{SELECT graphile_worker.add_job('work', '{"tag":"after-cancel"}')});
+		poll_is($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'after-cancel'", '1',
+			"$id: other jobs run on");
+		sql(q{DELETE FROM public.ran WHERE tag = 'after-cancel'});
+		if ($id eq 'd')
+		{
+			is(sql(q{SELECT string_agg(pid::text, ',' ORDER BY pid) FROM graphile_worker.workers
+			          WHERE kind = 'job worker'}), $pids, 'd: no worker was restarted');
+		}
+		sql(qq{DELETE FROM graphile_worker._private_jobs WHERE id = $job});
+	});
+}
+
+done_testing();
