@@ -26,6 +26,7 @@ OBJS = \
 	extension/guc.o \
 	extension/shmem.o \
 	extension/start_worker.o \
+	extension/db_settings.o \
 	extension/control.o \
 	extension/xact.o \
 	extension/wakeup.o \

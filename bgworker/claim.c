@@ -187,7 +187,7 @@ static SPIPlanPtr fail_plan = NULL;
 static bool
 forbidden_flags_datum(Datum *result)
 {
-	char	   *raw = pstrdup(gw_forbidden_flags ? gw_forbidden_flags : "");
+	char	   *raw = pstrdup(gw_worker_settings.forbidden_flags);
 	List	   *flags = NIL;
 	ListCell   *lc;
 	Datum	   *elems;

@@ -124,7 +124,7 @@ gw_handlers_invalidate(void)
 static Datum
 task_schemas_datum(void)
 {
-	char	   *raw = pstrdup(gw_task_schemas ? gw_task_schemas : "");
+	char	   *raw = pstrdup(gw_worker_settings.task_schemas);
 	List	   *names = NIL;
 	ListCell   *lc;
 	Datum	   *elems;

@@ -78,6 +78,10 @@ static char worker_id[GW_WORKER_ID_LEN];
 static int	my_slot;
 static uint32 my_gen;
 
+/* The database's settings as this worker last read them (db_settings.c). */
+GwDbSettings gw_worker_settings;
+static uint32 settings_gen = 0;
+
 static MemoryContext worker_cxt = NULL;
 static MemoryContext batch_cxt = NULL;
 static MemoryContext job_cxt = NULL;
@@ -362,6 +366,24 @@ run_batch(void)
 }
 
 /*
+ * read_settings takes the database's settings its supervisor published;
+ * the handler table is rebuilt when task_schemas changed.
+ */
+static void
+read_settings(void)
+{
+	GwDbSettings fresh;
+	uint32		gen = gw_db_settings(MyDatabaseId, &fresh);
+
+	if (gen == settings_gen && gen != 0)
+		return;
+	if (strcmp(fresh.task_schemas, gw_worker_settings.task_schemas) != 0)
+		gw_handlers_invalidate();
+	gw_worker_settings = fresh;
+	settings_gen = gen;
+}
+
+/*
  * exit_callback: jobs of the batch not finalized when the process exits
  * (a FATAL error, e.g. the cancel grace running out) are given back, or,
  * for the job whose handler was running, failed with the reason.  An error
@@ -452,8 +474,9 @@ gw_job_worker_main(Datum arg)
 		if (gw_runner_stop_kind() != GW_STOP_NONE ||
 			!gw_worker_slot_current(dboid, my_slot, my_gen))
 			proc_exit(0);
+		read_settings();
 
-		if (!gw_paused)
+		if (!gw_worker_settings.paused)
 		{
 			int			n;
 

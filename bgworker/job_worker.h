@@ -18,6 +18,8 @@
 #include "executor/spi.h"
 #include "utils/elog.h"
 
+#include "graphile_worker.h"
+
 /* Columns of the graphile_worker.jobs view, in its order. */
 #define GW_JOBS_VIEW_NATTS 15
 /* Their positions used here */
@@ -60,6 +62,9 @@ typedef struct GwJob
 	bool		finalized;		/* its completion, failure or return has
 								 * committed: nothing more to do for it */
 } GwJob;
+
+/* job_worker.c: the database's settings as the worker last read them */
+extern GwDbSettings gw_worker_settings;
 
 /* claim.c */
 extern int	gw_claim_jobs(const char *worker_id, int limit, MemoryContext cxt,

@@ -34,6 +34,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/logicallauncher.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -60,6 +61,9 @@ typedef struct LaunchedDb
 
 static LaunchedDb launched[GW_MAX_DATABASES];
 static bool too_many_warning_given = false;
+/* the shortage share_slots last warned about */
+static int	warned_wanted = 0;
+static int	warned_allowed = 0;
 static bool slot_warning_given = false;
 
 static LaunchedDb *
@@ -264,6 +268,90 @@ scan_databases(MemoryContext scan_cxt)
 	return next;
 }
 
+/*
+ * share_slots gives each database with a supervisor its share of the
+ * server's background worker slots for job workers: max_worker_processes
+ * less the launcher, a supervisor per database that may have one (not
+ * known to lack the extension) and the logical replication launcher,
+ * shared by water-filling, so that every database gets
+ * min(concurrency, its fair share) before any gets more.  Slots that
+ * parallel query and other extensions take are not known here: when they
+ * run out, supervisors warn (supervisor.c).
+ */
+static void
+share_slots(void)
+{
+	GwDatabase *dbs[GW_MAX_DATABASES];
+	int			n = 0;
+	int			capacity = max_worker_processes - 1 -
+		(max_logical_replication_workers > 0 ? 1 : 0);
+	int			total_wanted = 0;
+	int			total_allowed = 0;
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < GW_MAX_DATABASES; i++)
+	{
+		GwDatabase *db = &gw_shared->databases[i];
+
+		/*
+		 * Every database that has or will have a supervisor keeps a slot
+		 * for it, even while it waits for one: its supervisor must never
+		 * find the slots taken by other databases' workers.
+		 */
+		if (db->dboid == InvalidOid || db->state == GW_DB_NO_EXTENSION)
+			continue;
+		capacity--;
+		if (db->settings_gen == 0 || !gw_supervisor_running_locked(db->dboid))
+			continue;			/* its wishes are not known yet */
+		dbs[n++] = db;
+		total_wanted += Min(db->settings.concurrency, GW_MAX_WORKERS);
+	}
+	capacity = Max(capacity, 0);
+
+	/* fewest wanted first: each gets min(wanted, what is left / those left) */
+	for (int i = 1; i < n; i++)
+		for (int k = i; k > 0 &&
+			 Min(dbs[k]->settings.concurrency, GW_MAX_WORKERS) <
+			 Min(dbs[k - 1]->settings.concurrency, GW_MAX_WORKERS); k--)
+		{
+			GwDatabase *t = dbs[k];
+
+			dbs[k] = dbs[k - 1];
+			dbs[k - 1] = t;
+		}
+	for (int i = 0; i < n; i++)
+	{
+		int			wanted = Min(dbs[i]->settings.concurrency, GW_MAX_WORKERS);
+		int			share = Min(wanted, capacity / (n - i));
+
+		capacity -= share;
+		total_allowed += share;
+		if (dbs[i]->allowed != share)
+		{
+			dbs[i]->allowed = share;
+			for (int p = 0; p < gw_shared->nprocs; p++)
+				if (gw_shared->procs[p].in_use &&
+					gw_shared->procs[p].kind == GW_KIND_SUPERVISOR &&
+					gw_shared->procs[p].dboid == dbs[i]->dboid)
+					SetLatch(gw_shared->procs[p].latch);
+		}
+	}
+	LWLockRelease(gw_shared->lock);
+
+	/* one warning per shortage, another only when it changes */
+	if (total_allowed < total_wanted &&
+		(total_wanted != warned_wanted || total_allowed != warned_allowed))
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("graphile_worker shares %d job worker slots among databases whose concurrency adds up to %d",
+						total_allowed, total_wanted),
+				 errdetail("Each database gets the smaller of its concurrency and an equal share of the slots."),
+				 errhint("Raise max_worker_processes by %d (it needs a restart), or lower graphile_worker.concurrency.",
+						 total_wanted - total_allowed)));
+	warned_wanted = total_allowed < total_wanted ? total_wanted : 0;
+	warned_allowed = total_allowed;
+}
+
 void
 gw_launcher_main(Datum arg)
 {
@@ -290,8 +378,10 @@ gw_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			gw_publish_server_settings();
 		}
 		next = scan_databases(scan_cxt);
+		share_slots();
 		wait_ms = (long) Min((next - GetCurrentTimestamp() + 999) / 1000, 3600 * 1000);
 		if (wait_ms > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -15,7 +15,12 @@
  *	  - it sweeps (recovery.c) when it starts, right after a worker dies, a
  *		second after starting workers, and every sweep_interval;
  *	  - it fires the crontab's entries at each minute, after back-filling
- *		when it starts (cron_fire.c).
+ *		when it starts (cron_ticker.c);
+ *	  - it publishes the database's settings for its workers when the
+ *		server's change and at each sweep (db_settings.c).
+ *
+ * It runs as many job workers as the database's concurrency, but no more
+ * than the share of the server's worker slots the launcher gives it.
  *
  * When the supervisor exits, for whatever reason short of a crash, it asks
  * its workers to stop after their current job.
@@ -67,6 +72,7 @@ static SupervisedWorker workers[GW_MAX_WORKERS];
 static Oid	my_dboid;
 static bool slot_warning_given = false;
 static TimestampTz next_sweep = 0;
+static uint32 server_settings_seen = 0;
 
 static const char *const future_jobs_sql =
 "SELECT jobs.run_at FROM graphile_worker._private_jobs AS jobs"
@@ -183,13 +189,50 @@ stop_slot(int slot, SupervisedWorker *w)
 }
 
 /*
+ * wanted_workers: the database's concurrency, but no more than its share
+ * of the server's worker slots (launcher.c; none until it is known).
+ */
+static int
+wanted_workers(void)
+{
+	GwDbSettings settings;
+	GwDatabase *db;
+	int			allowed = -1;
+
+	(void) gw_db_settings(my_dboid, &settings);
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db = gw_find_database(my_dboid, false);
+	if (db != NULL)
+		allowed = db->allowed;
+	LWLockRelease(gw_shared->lock);
+	return Max(0, Min(Min(settings.concurrency, allowed), GW_MAX_WORKERS));
+}
+
+/*
+ * refresh_settings publishes the database's settings (db_settings.c) when
+ * the server's changed, or force.
+ */
+static void
+refresh_settings(bool force)
+{
+	uint32		gen = gw_server_settings_gen();
+
+	if (!force && gen == server_settings_seen)
+		return;
+	gw_xact_begin("graphile_worker: reading the database's settings");
+	(void) gw_refresh_db_settings(my_dboid);
+	gw_xact_commit();
+	server_settings_seen = gen;
+}
+
+/*
  * maintain_workers starts missing workers and stops extra ones.  Returns
  * the time of the next restart it is waiting for (DT_NOEND if none).
  */
 static TimestampTz
 maintain_workers(TimestampTz now)
 {
-	int			wanted = Min(gw_concurrency, GW_MAX_WORKERS);
+	int			wanted = wanted_workers();
 	int			missing = 0;
 	int			running;
 	TimestampTz next = DT_NOEND;
@@ -333,6 +376,7 @@ gw_supervisor_main(Datum arg)
 		TimestampTz next;
 		TimestampTz next_timer;
 		TimestampTz cron_next;
+		GwDbSettings settings;
 		int			ndue;
 		bool		overflowed;
 		long		wait_ms;
@@ -354,6 +398,8 @@ gw_supervisor_main(Datum arg)
 		}
 
 		now = GetCurrentTimestamp();
+		refresh_settings(now >= next_sweep);
+		(void) gw_db_settings(my_dboid, &settings);
 		next = maintain_workers(now);
 		if (now >= next_sweep)
 		{
@@ -374,7 +420,7 @@ gw_supervisor_main(Datum arg)
 			next_timer = gw_pop_due_timers(my_dboid, now, &more, &overflowed);
 			ndue += more;
 		}
-		if (!gw_paused)
+		if (!settings.paused)
 		{
 			if (ndue > 0)
 				gw_wake_workers(my_dboid, ndue);

@@ -98,6 +98,21 @@ typedef enum GwDbState
 	GW_DB_NO_EXTENSION			/* supervisor found no extension and left */
 } GwDbState;
 
+/* Longest task_schemas or forbidden_flags value a database may use. */
+#define GW_SETTING_LEN		1024
+
+/*
+ * The settings a database may give itself (ALTER DATABASE ... SET, see
+ * db_settings.c); the others are the server's.
+ */
+typedef struct GwDbSettings
+{
+	int			concurrency;
+	bool		paused;
+	char		task_schemas[GW_SETTING_LEN];
+	char		forbidden_flags[GW_SETTING_LEN];
+} GwDbSettings;
+
 /* A database the launcher knows about. */
 typedef struct GwDatabase
 {
@@ -116,12 +131,20 @@ typedef struct GwDatabase
 	 * slot_gen[i] is g (see supervisor.c).
 	 */
 	uint32		slot_gen[GW_MAX_WORKERS];
+
+	/* its settings, published by its supervisor for its job workers */
+	GwDbSettings settings;
+	uint32		settings_gen;	/* 0: not published yet */
+	int			allowed;		/* its share of worker slots (launcher.c) */
 } GwDatabase;
 
 typedef struct GwShared
 {
 	LWLock	   *lock;
 	Latch	   *launcher_latch;
+	/* the server's values of GwDbSettings, published by the launcher */
+	GwDbSettings global;
+	uint32		global_gen;		/* 0: not published yet */
 	GwDatabase	databases[GW_MAX_DATABASES];
 	int			nprocs;
 	GwProc		procs[FLEXIBLE_ARRAY_MEMBER];
@@ -136,6 +159,7 @@ extern void gw_set_state(GwProcState state);
 extern void gw_set_job(int64 job_id, const char *task);
 extern GwDatabase *gw_find_database(Oid dboid, bool create);
 extern bool gw_supervisor_running(Oid dboid);
+extern bool gw_supervisor_running_locked(Oid dboid);
 extern bool gw_worker_slot_current(Oid dboid, int slot, uint32 gen);
 
 /* ---- job_access.c ---- */
@@ -187,6 +211,12 @@ extern TimestampTz gw_pop_due_timers(Oid dboid, TimestampTz now, int *ndue,
 extern void gw_refill_timers(Oid dboid, const TimestampTz *times, int ntimes,
 							 bool complete);
 extern bool gw_consume_pending_or_idle(void);
+
+/* ---- per-database settings (db_settings.c) ---- */
+extern void gw_publish_server_settings(void);
+extern uint32 gw_server_settings_gen(void);
+extern bool gw_refresh_db_settings(Oid dboid);
+extern uint32 gw_db_settings(Oid dboid, GwDbSettings *out);
 
 /* ---- starting our background workers (start_worker.c) ---- */
 extern bool gw_start_worker(const char *function, const char *type,

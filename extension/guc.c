@@ -3,10 +3,13 @@
  * guc.c
  *	  The graphile_worker.* settings.  All are reloadable and, but for
  *	  job_timeout and notify_on_add, superuser-only; each process reads them
- *	  after a reload.  job_timeout is PGC_USERSET so that the owner of a
- *	  handler function can give its task its own limit with a SET clause
- *	  (see handler.c); notify_on_add only changes how soon external workers
- *	  hear of a session's jobs, so any session may set it.
+ *	  after a reload.  concurrency, paused, task_schemas and forbidden_flags
+ *	  may also be set per database (ALTER DATABASE ... SET, hence
+ *	  PGC_SUSET): db_settings.c says how our processes see those.
+ *	  job_timeout is PGC_USERSET so that the owner of a handler function can
+ *	  give its task its own limit with a SET clause (see handler.c);
+ *	  notify_on_add only changes how soon external workers hear of a
+ *	  session's jobs, so any session may set it.
  *
  *-------------------------------------------------------------------------
  */
@@ -117,7 +120,7 @@ gw_define_settings(void)
 							"Each is a background worker process; size max_worker_processes for them.",
 							&gw_concurrency,
 							4, 0, 256,
-							PGC_SIGHUP,
+							PGC_SUSET,
 							GUC_SUPERUSER_ONLY,
 							NULL, NULL, NULL);
 
@@ -135,7 +138,7 @@ gw_define_settings(void)
 							   NULL,
 							   &gw_task_schemas,
 							   "graphile_worker_tasks",
-							   PGC_SIGHUP,
+							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
 							   check_name_list, NULL, NULL);
 
@@ -144,7 +147,7 @@ gw_define_settings(void)
 							   NULL,
 							   &gw_forbidden_flags,
 							   "",
-							   PGC_SIGHUP,
+							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
 							   check_name_list, NULL, NULL);
 
@@ -153,7 +156,7 @@ gw_define_settings(void)
 							 NULL,
 							 &gw_paused,
 							 false,
-							 PGC_SIGHUP,
+							 PGC_SUSET,
 							 GUC_SUPERUSER_ONLY,
 							 NULL, NULL, NULL);
 

@@ -105,9 +105,9 @@ gw_unregister_proc(int code, Datum arg)
 	gw_my_proc = NULL;
 }
 
-/* Caller holds gw_shared->lock. */
-static bool
-supervisor_running_locked(Oid dboid)
+/* Whether dboid has a live supervisor.  Caller holds gw_shared->lock. */
+bool
+gw_supervisor_running_locked(Oid dboid)
 {
 	for (int i = 0; i < gw_shared->nprocs; i++)
 	{
@@ -135,7 +135,7 @@ gw_register_proc(GwProcKind kind, Oid dboid)
 	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
-	if (kind == GW_KIND_SUPERVISOR && supervisor_running_locked(dboid))
+	if (kind == GW_KIND_SUPERVISOR && gw_supervisor_running_locked(dboid))
 	{
 		LWLockRelease(gw_shared->lock);
 		return NULL;
@@ -231,6 +231,7 @@ gw_find_database(Oid dboid, bool create)
 	free_entry->dboid = dboid;
 	free_entry->state = GW_DB_UNKNOWN;
 	free_entry->timers_overflowed = true;	/* nothing known yet: look */
+	free_entry->allowed = -1;	/* until the launcher shares the slots */
 	return free_entry;
 }
 
@@ -241,7 +242,7 @@ gw_supervisor_running(Oid dboid)
 	bool		running;
 
 	LWLockAcquire(gw_shared->lock, LW_SHARED);
-	running = supervisor_running_locked(dboid);
+	running = gw_supervisor_running_locked(dboid);
 	LWLockRelease(gw_shared->lock);
 	return running;
 }
