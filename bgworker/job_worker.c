@@ -449,6 +449,7 @@ gw_job_worker_main(Datum arg)
 	gw_register_proc(GW_KIND_WORKER, dboid);
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	strlcpy(gw_my_proc->worker_id, worker_id, GW_WORKER_ID_LEN);
+	gw_my_proc->slot = my_slot;
 	LWLockRelease(gw_shared->lock);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "graphile_worker job worker",

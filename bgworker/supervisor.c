@@ -54,9 +54,10 @@
  * slot's generation (GwDatabase.slot_gen[i]) and runs only while the
  * generation is unchanged (gw_worker_slot_current); to stop it, the
  * supervisor moves the generation on, and starts the slot's next worker
- * only once that one has exited.  So a slot never has two workers, and a
- * worker that had not registered yet when it was stopped leaves on its
- * own.
+ * only once that one has exited (also one an earlier supervisor of the
+ * database started, which finishes its batch after that supervisor died).
+ * So a slot never has two workers, and a worker that had not registered
+ * yet when it was stopped leaves on its own.
  */
 typedef struct SupervisedWorker
 {
@@ -275,6 +276,9 @@ maintain_workers(TimestampTz now)
 		}
 		/* running, or stopping: a slot starts again once it is empty */
 		if (w->handle != NULL)
+			continue;
+		/* a worker of a supervisor before this one still runs there */
+		if (gw_worker_slot_busy(my_dboid, i))
 			continue;
 		if (w->restart_at > now)
 		{

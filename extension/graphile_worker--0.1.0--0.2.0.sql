@@ -535,6 +535,8 @@ begin
     set locked_by = v_locked_by, locked_at = v_locked_at
     where q.id operator(pg_catalog.=) v_id
       and q.locked_by operator(pg_catalog.=) 'graphile_worker:paused';
+  -- the workers may claim its jobs again now
+  perform graphile_worker._wake_at_commit(1, null, 0);
 end;
 $$;
 

@@ -82,6 +82,7 @@ typedef struct GwProc
 	int64		job_id;			/* 0 when no job runs */
 	char		task[GW_TASK_DISPLAY_LEN];
 	char		worker_id[GW_WORKER_ID_LEN];
+	int			slot;			/* a job worker's slot (supervisor.c) */
 	int64		cancel_job_id;	/* cancel_job asks to cancel this job */
 	NameData	cancel_by;		/* the role that called cancel_job */
 	bool		stop_requested;	/* exit after the current job; set by a
@@ -161,6 +162,7 @@ extern GwDatabase *gw_find_database(Oid dboid, bool create);
 extern bool gw_supervisor_running(Oid dboid);
 extern bool gw_supervisor_running_locked(Oid dboid);
 extern bool gw_worker_slot_current(Oid dboid, int slot, uint32 gen);
+extern bool gw_worker_slot_busy(Oid dboid, int slot);
 
 /* ---- job_access.c ---- */
 

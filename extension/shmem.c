@@ -100,6 +100,17 @@ gw_unregister_proc(int code, Datum arg)
 	/* the launcher may now start another supervisor for the database */
 	if (gw_my_proc->kind == GW_KIND_SUPERVISOR && gw_shared->launcher_latch)
 		SetLatch(gw_shared->launcher_latch);
+	/* its supervisor (maybe not the one that started it) may use the slot */
+	if (gw_my_proc->kind == GW_KIND_WORKER)
+	{
+		for (int i = 0; i < gw_shared->nprocs; i++)
+		{
+			GwProc	   *p = &gw_shared->procs[i];
+
+			if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->dboid == gw_my_proc->dboid)
+				SetLatch(p->latch);
+		}
+	}
 	memset(gw_my_proc, 0, sizeof(GwProc));
 	LWLockRelease(gw_shared->lock);
 	gw_my_proc = NULL;
@@ -162,6 +173,7 @@ gw_register_proc(GwProcKind kind, Oid dboid)
 	proc->latch = MyLatch;
 	proc->started_at = now;
 	proc->state_since = now;
+	proc->slot = -1;
 	if (kind == GW_KIND_LAUNCHER)
 		gw_shared->launcher_latch = MyLatch;
 	LWLockRelease(gw_shared->lock);
@@ -275,4 +287,26 @@ gw_worker_slot_current(Oid dboid, int slot, uint32 gen)
 	}
 	LWLockRelease(gw_shared->lock);
 	return current;
+}
+
+/*
+ * gw_worker_slot_busy says whether a job worker of dboid still runs in
+ * slot, whichever supervisor started it: a supervisor that replaces one
+ * that died starts a slot's worker only once the old one has left.
+ */
+bool
+gw_worker_slot_busy(Oid dboid, int slot)
+{
+	bool		busy = false;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->kind == GW_KIND_WORKER && p->dboid == dboid && p->slot == slot)
+			busy = true;
+	}
+	LWLockRelease(gw_shared->lock);
+	return busy;
 }

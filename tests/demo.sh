@@ -2,8 +2,9 @@
 # tests/demo.sh: `make demo`.  Builds and installs the extension, starts a
 # throwaway cluster with it preloaded, creates a SQL and a C task handler,
 # enqueues a few thousand jobs (some fail and are retried, some fail for
-# good, some run in a serial named queue), shows them being processed, then
-# stops and removes the cluster.  Needs no running server.
+# good, some run in a serial named queue), shows them being processed, sets
+# a crontab, pauses a queue and cancels a running job, then stops and
+# removes the cluster.  Needs no running server.
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 
@@ -140,5 +141,30 @@ SELECT graphile_worker.set_crontab($$
 $$) AS entries;
 SELECT id, task_identifier, schedule, time_zone, fill, next_run_at
   FROM graphile_worker.crontab ORDER BY line;
+SQL
+echo "== control: pausing a queue and cancelling a running job"
+psql_demo <<'SQL'
+CREATE FUNCTION graphile_worker_tasks.stubborn(payload json) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  LOOP  -- ignores cancels: cancel_job ends it anyway, within a second
+    BEGIN PERFORM pg_sleep(0.05); EXCEPTION WHEN query_canceled THEN NULL; END;
+  END LOOP;
+END $$;
+SELECT graphile_worker.pause_queue('ledger') AS " ";
+SELECT count(*) AS queued_while_paused FROM (
+  SELECT graphile_worker.add_job('ledger_append', json_build_object('seq', 1000 + s), 'ledger')
+    FROM generate_series(1, 3) s) AS a;
+SELECT id AS stubborn_id FROM graphile_worker.add_job('stubborn', '{}') \gset
+SELECT 'one second later' AS " " FROM pg_sleep(1);
+SELECT queue_name, paused, paused_by FROM graphile_worker.queues;
+SELECT count(*) AS ledger_jobs_waiting FROM graphile_worker.jobs WHERE queue_name = 'ledger';
+SELECT worker_id IS NOT NULL AS stubborn_running FROM graphile_worker.workers WHERE job_id = :stubborn_id;
+SELECT attempts || '/' || max_attempts AS attempts, last_error FROM graphile_worker.cancel_job(:stubborn_id);
+SELECT 'cancelled, 1.5 s later' AS " " FROM pg_sleep(1.5);
+SELECT locked_by IS NULL AS stopped, last_error FROM graphile_worker.jobs WHERE id = :stubborn_id;
+SELECT graphile_worker.resume_queue('ledger') AS " ";
+SELECT 'resumed, 0.5 s later' AS " " FROM pg_sleep(0.5);
+SELECT count(*) AS ledger_jobs_left_after_resume FROM graphile_worker.jobs WHERE queue_name = 'ledger';
 SQL
 echo "== stopping and removing the cluster"
