@@ -419,8 +419,7 @@ gw_sql_add_job(PG_FUNCTION_ARGS)
 	nulls[6] = PG_ARGISNULL(ARG_FLAGS) ? 'n' : ' ';
 
 	gw_become_queue_owner(&cache->access, &caller);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	if (run_insert(gw_prepare_once(&insert_job_plan, insert_job_sql, 7, job_types),
 				   values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 	{

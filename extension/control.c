@@ -153,8 +153,7 @@ gw_sql_control(PG_FUNCTION_ARGS)
 	owner = queue_owner();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	if (SPI_execute_with_args(sql.data, nargs + 1, types, values, nulls, false, 1)
 		!= SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not run %s", sql.data);

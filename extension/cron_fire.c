@@ -507,8 +507,7 @@ gw_sql_cron_tick(PG_FUNCTION_ARGS)
 	GwCrontab  *ct;
 	int64		n = 0;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	ct = gw_crontab_load();
 	if (ct != NULL)
 		n = gw_cron_fire(ct, minute, false, NULL, NULL);
@@ -525,8 +524,7 @@ gw_sql_cron_backfill(PG_FUNCTION_ARGS)
 {
 	int64		n;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	n = gw_cron_backfill(PG_GETARG_TIMESTAMPTZ(0));
 	SPI_finish();
 	PG_RETURN_INT32((int32) n);

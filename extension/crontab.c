@@ -338,8 +338,7 @@ gw_sql_set_crontab(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		arg;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	arg = PointerGetDatum(cstring_to_text(src));
 	if (SPI_execute_with_args(
 							  "INSERT INTO graphile_worker._private_crontab AS c (id, crontab)"
@@ -397,8 +396,7 @@ gw_sql_crontab_entries(PG_FUNCTION_ARGS)
 	int64		now_minute = gw_cron_minute_of(GetCurrentTransactionStartTimestamp());
 
 	gw_init_materialized_srf(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	ct = gw_crontab_load();
 	if (ct == NULL)
 	{

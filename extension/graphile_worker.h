@@ -229,6 +229,7 @@ extern bool gw_start_worker(const char *function, const char *type,
 extern void gw_xact_begin(const char *activity);
 extern void gw_xact_commit(void);
 extern void gw_xact_abort(MemoryContext fallback);
+extern void gw_spi_connect(void);
 extern SPIPlanPtr gw_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs,
 								  Oid *argtypes);
 

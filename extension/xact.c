@@ -12,7 +12,8 @@
  * that keeps anything across a transaction names the context it allocates
  * in and never relies on CurrentMemoryContext after such a call.
  *
- * gw_prepare_once keeps a plan for the life of the process.
+ * gw_spi_connect connects SPI for a SQL-callable function; gw_prepare_once
+ * keeps a plan for the life of the process.
  *
  * Used by the supervisor, the job workers and the SQL-callable functions
  * that run SQL from C.
@@ -44,8 +45,7 @@ gw_xact_begin(const char *activity)
 	xact_caller_cxt = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	gw_spi_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 }
@@ -83,6 +83,17 @@ gw_xact_abort(MemoryContext fallback)
 	xact_caller_cxt = NULL;
 	MemoryContextSwitchTo(caller);
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * gw_spi_connect connects to SPI, in our transactions and in SQL-callable
+ * functions that run SQL; SPI_finish disconnects.
+ */
+void
+gw_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 }
 
 /*
