@@ -13,7 +13,7 @@ find_postgres
 build_all
 define_run_as
 
-DEMO=$(mktemp -d /tmp/graphile_worker_demo.XXXXXX)
+DEMO=$(mktemp -d "${TMPDIR:-/tmp}"/graphile_worker_demo.XXXXXX)
 own "$DEMO"
 PGPORT=5499
 cleanup() {

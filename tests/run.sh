@@ -41,7 +41,8 @@ define_run_as
 passed=0
 failed=0
 skipped=0
-count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+# count P F adds P passed and F failed checks (an empty count is 0).
+count() { passed=$((passed + ${1:-0})); failed=$((failed + ${2:-0})); }
 
 # pg_regress prints "test x ... ok" (PG <= 15) or TAP "ok N - x" (PG 16+).
 count_regress() {
@@ -173,7 +174,7 @@ run_pass() {
 		count 0 1
 		return
 	fi
-	WORK=$(mktemp -d /tmp/graphile_worker_test.XXXXXX)
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}"/graphile_worker_test.XXXXXX)
 	cp -a "$ROOT/Makefile" "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
 	own "$WORK"
 	mark=$WORK/.suite_start

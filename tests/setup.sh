@@ -63,7 +63,7 @@ build_install() {
 # tree stays free of objects).
 build_all() {
 	local obj rc
-	obj=$(mktemp -d /tmp/graphile_worker_build.XXXXXX)
+	obj=$(mktemp -d "${TMPDIR:-/tmp}"/graphile_worker_build.XXXXXX)
 	echo "== building against $("$PG_CONFIG" --version) ($("$PG_CONFIG" --bindir))"
 	build_install "$ROOT" "$obj/graphile_worker" &&
 		build_install "$ROOT/tests/c_handler" "$obj/c_handler"

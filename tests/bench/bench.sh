@@ -132,7 +132,7 @@ RES=$OUT/results.tsv
 LOGS=$OUT/logs
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
-CL=$(mktemp -d /tmp/graphile_worker_bench_cluster.XXXXXX)
+CL=$(mktemp -d "${TMPDIR:-/tmp}"/graphile_worker_bench_cluster.XXXXXX)
 cp "$BENCH"/*.pgb "$CL/"
 own "$CL"
 NODE_PID=

@@ -15,7 +15,7 @@ install_packages || { echo "package installation failed"; exit 1; }
 find_postgres
 build_all || { echo "build or install failed"; exit 1; }
 
-WORK=$(mktemp -d /tmp/graphile_worker_torture.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}"/graphile_worker_torture.XXXXXX)
 cp -a "$ROOT/tests" "$WORK/"
 define_run_as
 own "$WORK"
