@@ -341,7 +341,10 @@ read_setting(Relation rel, Oid dboid, Oid owner)
  * (ProcessGUCArray with the sources PostgreSQL uses at login would change
  * the settings' reset values too, which no nest level reverts.)  Like
  * PostgreSQL at login, values were checked when they were stored, and one
- * that no longer applies gives a WARNING.
+ * that no longer applies gives a WARNING.  role and session_authorization
+ * are left out: the worker's session user is the bootstrap superuser, a
+ * member of every role, so "ALTER ROLE owner SET role = x" would let the
+ * owner's handlers run as any x.
  */
 static void
 apply_settings(ArrayType *array)
@@ -361,7 +364,9 @@ apply_settings(ArrayType *array)
 			continue;
 		item = TextDatumGetCString(elems[i]);
 		ParseLongOption(item, &name, &value);
-		if (value != NULL)
+		/* a handler runs as its function's owner, never as another role */
+		if (value != NULL && pg_strcasecmp(name, "role") != 0 &&
+			pg_strcasecmp(name, "session_authorization") != 0)
 			(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
 									 GUC_ACTION_SET, true, WARNING, false);
 		free(name);

@@ -44,6 +44,9 @@
 #      read it), bob's next job gets 'lastval is not yet defined in this
 #      session' and 'currval of sequence "alice_seq" is not yet defined in
 #      this session', not alice's value.
+#   g. ALTER ROLE alice SET role = <the superuser>: alice's handler runs as
+#      alice all the same (current_user alice, not a superuser, the role
+#      setting 'none').
 #
 # GW_CASES=a,d runs only those cases (after the common setup).
 use strict;
@@ -400,6 +403,27 @@ ALTER FUNCTION graphile_worker_tasks.alice_nextval(json) OWNER TO alice;
 		  . '|error: currval of sequence "alice_seq" is not yet defined in this session',
 		"$s: bob's next job gets errors, not alice's value");
 	is(pids_of('f_%'), '1', "$s: (one worker process)");
+});
+
+run_case('g', sub {
+	my $s = 'g (ALTER ROLE ... SET role)';
+	my $su = superuser_name();
+	sql(qq{
+CREATE TABLE public.who (who text, is_superuser text, role text);
+GRANT INSERT ON public.who TO alice;
+CREATE FUNCTION graphile_worker_tasks.alice_who(payload json) RETURNS void
+LANGUAGE sql AS \$\$ INSERT INTO public.who VALUES (current_user,
+  (SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user), current_setting('role')) \$\$;
+ALTER FUNCTION graphile_worker_tasks.alice_who(json) OWNER TO alice;
+ALTER ROLE alice SET role = '$su';
+});
+	my $id = sql(q{SELECT id FROM graphile_worker.add_job('alice_who', '{}')});
+	poll_is($node, $db, "SELECT count(*) FROM graphile_worker.jobs WHERE id = $id", '0',
+		"$s: alice's job completed", 30);
+	is(sql('SELECT who || \'|\' || is_superuser || \'|\' || role FROM public.who'),
+		'alice|false|none',
+		"$s: a role setting of the owner is not applied: the handler runs as alice, not as the superuser");
+	sql('ALTER ROLE alice RESET role');
 });
 
 is(count_lines(slurp_file($node->logfile), qr/LOG:  .* was terminated by signal/), 0,
