@@ -73,12 +73,13 @@ build_all() {
 }
 
 # define_run_as defines run_as CMD...: CMD as $TEST_USER when root, else as
-# the caller.  Files the command writes must be in a folder that user owns.
+# the caller.  Files the command writes must be in a folder that user owns;
+# its temporary files go to $WORK (the scratch folder it owns) or /tmp.
 define_run_as() {
 	if [ "$(id -u)" = 0 ]; then
 		id "$TEST_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$TEST_USER"
 		RUN_AS_HOME=$(getent passwd "$TEST_USER" | cut -d: -f6)
-		run_as() { runuser -u "$TEST_USER" -- env HOME="$RUN_AS_HOME" "$@"; }
+		run_as() { runuser -u "$TEST_USER" -- env HOME="$RUN_AS_HOME" TMPDIR="${WORK:-/tmp}" "$@"; }
 		own() { chown -R "$TEST_USER" "$@"; }
 	else
 		run_as() { "$@"; }
