@@ -9,11 +9,13 @@
 #      mark taken right before COMMIT, the handler starts a median below
 #      5 ms and at most 100 ms after the mark;
 #   b) a job whose run_at is 1-2 s in the future starts no earlier than its
-#      run_at and at most 50 ms after it, for 5 jobs with distinct run_at
-#      values added (A) by one add_jobs call, (B) by five add_job calls in
+#      run_at and at most 500 ms after it (the poll is 60 s: only the
+#      supervisor's timer can be this early; typically it is a few ms, see
+#      make bench, and the bound leaves room for a loaded machine), for 5
+#      jobs with distinct run_at values added (A) by one add_jobs call, (B) by five add_job calls in
 #      one transaction, (C) by five add_job calls in five transactions;
 #   c) a retry is on time: after a handler fails once, attempt 2 starts no
-#      earlier than the run_at the failure set and at most 50 ms after it;
+#      earlier than the run_at the failure set and at most 500 ms after it;
 #   d) a job inserted straight into graphile_worker._private_jobs (no
 #      add_job, so no wake-up) is still run by the poll: with poll_interval
 #      reloaded to 300 ms it starts within 300 ms (+100 ms slack).
@@ -121,8 +123,8 @@ SELECT p.job_key, coalesce(round(extract(epoch FROM s.t - p.run_at) * 1000, 3)::
 	{
 		my ($key, $late, $same) = split /\|/, $row, -1;
 		note "b$set: $key started $late ms after its run_at";
-		ok( $late ne 'none' && $late >= 0 && $late <= 50 && $same eq 't',
-			"b$set: $key ($what) starts 0..50 ms after its run_at (lateness $late ms)");
+		ok( $late ne 'none' && $late >= 0 && $late <= 500 && $same eq 't',
+			"b$set: $key ($what) starts 0..500 ms after its run_at (lateness $late ms)");
 	}
 	return;
 }
@@ -190,8 +192,8 @@ my ($late, $same) = split /\|/, $s->query_safe(
 	  FROM public.starts WHERE job_key = 'retry' AND attempt = 2});
 note "c: attempt 2 started $late ms after the retry run_at";
 is($same, 't', 'c: attempt 2 saw the run_at the failure set');
-ok($late >= 0 && $late <= 50,
-	"c: attempt 2 starts 0..50 ms after the failure's run_at (lateness $late ms)");
+ok($late >= 0 && $late <= 500,
+	"c: attempt 2 starts 0..500 ms after the failure's run_at (lateness $late ms)");
 
 # ---------------------------------------------------------------- d)
 $node->append_conf('postgresql.conf', 'graphile_worker.poll_interval = 300');
