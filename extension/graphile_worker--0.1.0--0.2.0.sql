@@ -844,3 +844,169 @@ COMMENT ON FUNCTION graphile_worker.grant_control(name) IS
 COMMENT ON FUNCTION graphile_worker.revoke_control(name) IS 'Revokes what grant_control granted';
 COMMENT ON VIEW graphile_worker.queues IS 'Named queues: paused or not, since when, by whom';
 COMMENT ON VIEW graphile_worker.tasks IS 'Tasks: paused or not, since when, by whom';
+
+/* ---------------------------------------------------------------------
+ * Node and Rust workers as an application role.
+ *
+ * The _private_* tables have row-level security enabled without policies
+ * (as Node creates them), so a role that does not own them sees no row and
+ * may insert none, whatever its grants: a Node worker connected as such a
+ * role fails with "new row violates row-level security policy for table
+ * _private_tasks".  grant_worker(role) grants what a graphile-worker (Node)
+ * or graphile_worker (Rust) worker process and its WorkerUtils use, and
+ * gives the role a permissive policy on each table it uses:
+ *
+ *   schema graphile_worker     USAGE
+ *   migrations                 SELECT        (the version check at start)
+ *   _private_tasks             SELECT, INSERT (task registration)
+ *   _private_jobs              SELECT, UPDATE, DELETE (claim, fail, complete,
+ *                              give back, the 4-hour sweep)
+ *   _private_job_queues        SELECT, UPDATE (queue locks)
+ *   _private_known_crontabs    SELECT, INSERT, UPDATE (cron)
+ *   _private_workers           SELECT, INSERT, UPDATE, DELETE (Rust heartbeats)
+ *   add_job, add_jobs, remove_job, complete_jobs, permanently_fail_jobs,
+ *   reschedule_jobs, force_unlock_workers   EXECUTE
+ *
+ * The admin functions only do what those table rights allow anyway.  Not
+ * granted: DELETE on tasks and queues (graphile-worker --cleanup), the
+ * crontab, the control functions, our _private_crontab and _private_pauses.
+ * The policies are named "worker_<role>" (or "worker_<role oid>" when that
+ * is longer than an identifier may be); revoke_worker finds them by role.
+ * ---------------------------------------------------------------------
+ */
+
+/* _worker_role(role_name): the role's oid, or a clear error. */
+CREATE FUNCTION graphile_worker._worker_role(role_name name)
+RETURNS oid
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_oid oid;
+begin
+  if role_name is null then
+    raise exception 'role name must not be null' using errcode = '22004';
+  end if;
+  if role_name operator(pg_catalog.=) 'public' then
+    raise exception 'worker rights cannot be granted to PUBLIC'
+      using errcode = '22023',
+            hint = 'Create a role for the workers and name it instead.';
+  end if;
+  select r.oid into v_oid from pg_catalog.pg_roles as r
+    where r.rolname operator(pg_catalog.=) role_name;
+  if not found then
+    raise exception 'role "%" does not exist', role_name using errcode = '42704';
+  end if;
+  return v_oid;
+end;
+$$;
+
+/* The tables a worker uses, each with the privileges it needs there. */
+CREATE FUNCTION graphile_worker._worker_tables(OUT table_name name, OUT privileges text)
+RETURNS SETOF record
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  values ('migrations'::name, 'SELECT'),
+         ('_private_tasks', 'SELECT, INSERT'),
+         ('_private_jobs', 'SELECT, UPDATE, DELETE'),
+         ('_private_job_queues', 'SELECT, UPDATE'),
+         ('_private_known_crontabs', 'SELECT, INSERT, UPDATE'),
+         ('_private_workers', 'SELECT, INSERT, UPDATE, DELETE');
+$$;
+
+/* _worker_policies(role): the policies grant_worker made for role. */
+CREATE FUNCTION graphile_worker._worker_policies(role_oid oid,
+	OUT table_name name, OUT policy_name name)
+RETURNS SETOF record
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  select c.relname, p.polname
+    from pg_catalog.pg_policy as p
+    join pg_catalog.pg_class as c on c.oid operator(pg_catalog.=) p.polrelid
+   where c.relnamespace operator(pg_catalog.=) 'graphile_worker'::pg_catalog.regnamespace
+     and p.polroles operator(pg_catalog.=) array[role_oid]
+     and p.polname operator(pg_catalog.~~) 'worker\_%';
+$$;
+
+CREATE FUNCTION graphile_worker.grant_worker(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_role oid := graphile_worker._worker_role(role_name);
+  v_policy text;
+  v_table record;
+begin
+  v_policy := 'worker_' operator(pg_catalog.||) role_name;
+  if pg_catalog.octet_length(v_policy) > 63 then
+    v_policy := 'worker_' operator(pg_catalog.||) v_role::text;
+  end if;
+  execute pg_catalog.format('GRANT USAGE ON SCHEMA graphile_worker TO %I', role_name);
+  for v_table in select * from graphile_worker._worker_tables() loop
+    execute pg_catalog.format('GRANT %s ON graphile_worker.%I TO %I',
+      v_table.privileges, v_table.table_name, role_name);
+    if v_table.table_name operator(pg_catalog.<>) 'migrations'
+       and not exists (select from graphile_worker._worker_policies(v_role) as p
+                        where p.table_name operator(pg_catalog.=) v_table.table_name) then
+      execute pg_catalog.format('CREATE POLICY %I ON graphile_worker.%I AS PERMISSIVE'
+        ' FOR ALL TO %I USING (true) WITH CHECK (true)',
+        v_policy, v_table.table_name, role_name);
+    end if;
+  end loop;
+  execute pg_catalog.format('GRANT EXECUTE ON FUNCTION'
+    ' graphile_worker.add_job(text, json, text, timestamp with time zone, integer, text, integer, text[], text),'
+    ' graphile_worker.add_jobs(graphile_worker.job_spec[], boolean),'
+    ' graphile_worker.remove_job(text),'
+    ' graphile_worker.complete_jobs(bigint[]),'
+    ' graphile_worker.permanently_fail_jobs(bigint[], text),'
+    ' graphile_worker.reschedule_jobs(bigint[], timestamp with time zone, integer, integer, integer),'
+    ' graphile_worker.force_unlock_workers(text[]) TO %I', role_name);
+end;
+$$;
+
+/* revoke_worker(role): undoes grant_worker but for USAGE on the schema. */
+CREATE FUNCTION graphile_worker.revoke_worker(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_role oid := graphile_worker._worker_role(role_name);
+  v_table record;
+  v_policy record;
+begin
+  for v_policy in select * from graphile_worker._worker_policies(v_role) loop
+    execute pg_catalog.format('DROP POLICY %I ON graphile_worker.%I',
+      v_policy.policy_name, v_policy.table_name);
+  end loop;
+  for v_table in select * from graphile_worker._worker_tables() loop
+    execute pg_catalog.format('REVOKE %s ON graphile_worker.%I FROM %I',
+      v_table.privileges, v_table.table_name, role_name);
+  end loop;
+  execute pg_catalog.format('REVOKE EXECUTE ON FUNCTION'
+    ' graphile_worker.add_job(text, json, text, timestamp with time zone, integer, text, integer, text[], text),'
+    ' graphile_worker.add_jobs(graphile_worker.job_spec[], boolean),'
+    ' graphile_worker.remove_job(text),'
+    ' graphile_worker.complete_jobs(bigint[]),'
+    ' graphile_worker.permanently_fail_jobs(bigint[], text),'
+    ' graphile_worker.reschedule_jobs(bigint[], timestamp with time zone, integer, integer, integer),'
+    ' graphile_worker.force_unlock_workers(text[]) FROM %I', role_name);
+end;
+$$;
+
+REVOKE ALL ON FUNCTION graphile_worker._worker_role(name), graphile_worker._worker_tables(),
+	graphile_worker._worker_policies(oid), graphile_worker.grant_worker(name),
+	graphile_worker.revoke_worker(name) FROM PUBLIC;
+
+COMMENT ON FUNCTION graphile_worker.grant_worker(name) IS
+	'Grants a role what a Node or Rust Graphile Worker process needs: table rights, row-level security policies, the job functions';
+COMMENT ON FUNCTION graphile_worker.revoke_worker(name) IS
+	'Revokes what grant_worker granted (but USAGE on the schema) and drops its policies';
