@@ -30,6 +30,9 @@
 #   describe_schema($node, $db)
 #                            the output of tests/sql/describe_schema.sql
 #                            (psql -XAtq) in $db
+#   describe_extension($node, $db)
+#                            the output of tests/sql/describe_extension.sql
+#                            in $db: every catalog fact of the extension
 #   run_cmd(\@cmd, %opt)     run a program (env => {..}, cwd => dir,
 #                            stdin => text, timeout => seconds, default
 #                            60); returns a hash ref { rc, stdout, stderr,
@@ -77,7 +80,7 @@ use Test::More ();
 use Time::HiRes ();
 
 our @EXPORT = qw(start_node create_db report_deaths_on_die superuser_name
-  pg_env describe_schema run_cmd poll_value poll_is stays_is session_poll
+  pg_env describe_schema describe_extension run_cmd poll_value poll_is stays_is session_poll
   wait_log count_lines job_workers_sql processes_sql run_case);
 
 # start_node($name, conf => $lines, init => \%init_options)
@@ -148,6 +151,13 @@ sub describe_schema
 {
 	my ($node, $db) = @_;
 	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_schema.sql");
+	return $node->safe_psql($db, $sql);
+}
+
+sub describe_extension
+{
+	my ($node, $db) = @_;
+	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_extension.sql");
 	return $node->safe_psql($db, $sql);
 }
 
