@@ -14,8 +14,9 @@
 #      the copy's workers run it;
 #   d) a job locked by a Node worker (pool id) in the same dump is left
 #      locked: that rule only releases ids of ours;
-#   e) restored into a database that has workers from the start, the job is
-#      released by the next sweep just the same, and run;
+#   e) restored in one transaction (psql -1) into a database that has
+#      workers from the start, the job is released by the next sweep just
+#      the same, and run;
 #   f) on the source the job is still locked by its worker, which completes
 #      it there: the copy changed nothing on the source.
 use strict;
@@ -84,12 +85,15 @@ my $job_sql = "SELECT locked_by IS NOT NULL, attempts, last_error, queue_name FR
 my $queue_sql = q{SELECT locked_by IS NOT NULL FROM graphile_worker._private_job_queues WHERE queue_name = 'q'};
 my $node_job_sql = q{SELECT locked_by, attempts FROM graphile_worker.jobs WHERE task_identifier = 'node_task'};
 
-# Restores the dump into a new database $name of the copy server.
+# Restores the dump into a new database $name of the copy server, in one
+# transaction when $single (so that workers it has start only once
+# everything is there).
 sub restore
 {
-	my ($name) = @_;
+	my ($name, $single) = @_;
 	create_db($copy, $name, extension => 0);
-	my $r = run_cmd([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump, '-d', $name ],
+	my $r = run_cmd([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', ($single ? '-1' : ()),
+			'-f', $dump, '-d', $name ],
 		env => pg_env($copy, $name));
 	is($r->{rc}, 0, "restore into $name: psql exits 0");
 	return $name;
@@ -130,7 +134,7 @@ is($copy->safe_psql($c1, $node_job_sql), 'pool-0123456789abcdef01|1',
 	'd) copy1: the job locked by a Node pool id is still locked');
 
 # --- e) restored while the copy runs workers --------------------------------
-my $c2 = restore('copy2');
+my $c2 = restore('copy2', 1);
 poll_is($copy, $c2, "SELECT cluster FROM public.done WHERE job_id = $job", 'copy',
 	'e) copy2: the job is released by a sweep and run by the copy\'s worker', $wait);
 is($copy->safe_psql($c2, $node_job_sql), 'pool-0123456789abcdef01|1',
