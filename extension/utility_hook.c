@@ -26,6 +26,9 @@
  * if one is still running (C code that does not check for interrupts), it
  * raises an error instead, before anything is dropped.
  *
+ * The hook also hands CREATE EXTENSION graphile_worker to adopt.c, which
+ * takes over a schema that graphile-worker 0.18 created.
+ *
  * The hook runs before PostgreSQL checks the command, so it makes the same
  * checks first (dbcommands.c, dropcmds.c): it acts only when the current
  * role may run the command (ownership, CREATEDB, CREATE on a tablespace,
@@ -542,15 +545,22 @@ gw_utility_hook(GW_UTILITY_PARAMS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		drops_extension;
+	Oid			adopting = InvalidOid;
 	Oid			dboid;
 
 	dboid = database_needed_alone(parsetree, context == PROCESS_UTILITY_TOPLEVEL,
 								  &drops_extension);
 	stop_database(dboid, drops_extension);
+	if (IsA(parsetree, CreateExtensionStmt))
+		adopting = gw_adopt_prepare((CreateExtensionStmt *) parsetree);
+
 	if (prev_utility_hook)
 		prev_utility_hook(GW_UTILITY_ARGS);
 	else
 		standard_ProcessUtility(GW_UTILITY_ARGS);
+
+	if (OidIsValid(adopting))
+		gw_adopt_finish(adopting);
 }
 
 /* gw_install_utility_hook is called from _PG_init while preloading. */

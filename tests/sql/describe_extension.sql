@@ -6,8 +6,9 @@
 -- row-level security; views' definitions; sequences' parameters;
 -- functions' whole definitions (pg_get_functiondef: arguments, result,
 -- language, volatility, strictness, SECURITY DEFINER, SET options, body);
--- types; the privileges on each (and the initial privileges pg_dump reads
--- from pg_init_privs); comments; the migration ledger's ids.
+-- types; the privileges on each, in a fixed order (and the initial
+-- privileges pg_dump reads from pg_init_privs); comments; the migration
+-- ledger's ids.
 -- Two databases whose descriptions are equal have the same extension,
 -- whatever path (install, updates, adoption) brought each there.
 WITH ext AS (
@@ -47,16 +48,16 @@ SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ' '
   FROM pg_description d JOIN members m ON m.classid = d.classoid AND m.objid = d.objoid
 UNION ALL
 SELECT 'init privileges ' || pg_describe_object(i.classoid, i.objoid, i.objsubid) || ' '
-       || i.privtype::text || ' ' || i.initprivs::text
+       || i.privtype::text || ' ' || (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(i.initprivs) AS a)
   FROM pg_init_privs i JOIN members m ON m.classid = i.classoid AND m.objid = i.objoid
 UNION ALL
-SELECT 'schema ' || n.nspname || ' acl ' || coalesce(n.nspacl::text, '-')
+SELECT 'schema ' || n.nspname || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(n.nspacl) AS a), '-')
   FROM pg_namespace n JOIN members m
     ON m.classid = 'pg_namespace'::regclass AND m.objid = n.oid
 UNION ALL
 SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind::text || ' persistence '
        || c.relpersistence::text || ' rls ' || c.relrowsecurity || ' force ' || c.relforcerowsecurity
-       || ' options ' || coalesce(c.reloptions::text, '-') || ' acl ' || coalesce(c.relacl::text, '-')
+       || ' options ' || coalesce(c.reloptions::text, '-') || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) AS a), '-')
   FROM rels c
 UNION ALL
 SELECT 'column ' || c.oid::regclass || '.' || a.attnum || ' ' || a.attname || ' '
@@ -66,7 +67,7 @@ SELECT 'column ' || c.oid::regclass || '.' || a.attnum || ' ' || a.attname || ' 
        || CASE a.attgenerated WHEN 's' THEN ' stored' ELSE '' END
        || CASE a.attidentity WHEN 'a' THEN ' identity always' WHEN 'd' THEN ' identity default' ELSE '' END
        || coalesce(' collate ' || nullif(a.attcollation, t.typcollation)::regcollation::text, '')
-       || coalesce(' acl ' || a.attacl::text, '')
+       || coalesce(' acl ' || (SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(a.attacl) AS x), '')
   FROM rels c
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_type t ON t.oid = a.atttypid
@@ -99,10 +100,10 @@ SELECT 'sequence ' || c.oid::regclass || ' ' || format_type(s.seqtypid, NULL) ||
        || s.seqmax || ' cache ' || s.seqcache || ' cycle ' || s.seqcycle
   FROM rels c JOIN pg_sequence s ON s.seqrelid = c.oid
 UNION ALL
-SELECT 'type ' || t.oid::regtype || ' ' || t.typtype::text || ' acl ' || coalesce(t.typacl::text, '-')
+SELECT 'type ' || t.oid::regtype || ' ' || t.typtype::text || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(t.typacl) AS a), '-')
   FROM pg_type t JOIN members m ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
 UNION ALL
-SELECT 'function ' || p.oid::regprocedure || ' acl ' || coalesce(p.proacl::text, '-')
+SELECT 'function ' || p.oid::regprocedure || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) AS a), '-')
        || E'\n' || pg_get_functiondef(p.oid)
   FROM procs p
 UNION ALL

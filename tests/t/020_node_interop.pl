@@ -31,68 +31,16 @@
 use strict;
 use warnings;
 
-use File::Copy;
 use IPC::Run;
-use File::Path qw(make_path);
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use GwTest;
 
-my $interop = "$ENV{GW_SOURCE_DIR}/tests/interop";
-
-# --- Install graphile-worker 0.18.0 into a scratch folder ----------------
-my $scratch = PostgreSQL::Test::Utils::tempdir('node');
-my %npm_env = (
-	npm_config_update_notifier => 'false',
-	npm_config_fund            => 'false',
-	npm_config_audit           => 'false',
-	npm_config_fetch_retries   => '1',
-	npm_config_fetch_timeout   => '15000',);
-
-my $r = run_cmd([ 'node', '--version' ]);
-plan skip_all => 'node is not installed: ' . ($r->{error} // $r->{stderr})
-  unless defined $r->{rc} && $r->{rc} == 0;
-my $node_version = $r->{stdout};
-chomp $node_version;
-
-$r = run_cmd([ 'npm', 'init', '-y' ], cwd => $scratch, env => \%npm_env);
-plan skip_all => 'npm is not usable: ' . ($r->{error} // $r->{stderr})
-  unless defined $r->{rc} && $r->{rc} == 0;
-
-$r = run_cmd(
-	[ 'npm', 'install', '--no-audit', '--no-fund', 'graphile-worker@0.18.0' ],
-	cwd     => $scratch,
-	env     => \%npm_env,
-	timeout => 45);
-unless (defined $r->{rc} && $r->{rc} == 0)
-{
-	my $why =
-	    $r->{timed_out} ? 'npm install timed out after 45 s'
-	  : defined $r->{rc} ? "npm install exited $r->{rc}: " . join(
-		' | ',
-		grep { defined }
-		  (grep { /\S/ && !/^npm (warn|notice)/ } split /\n/, $r->{stderr})
-		  [ 0 .. 2 ])
-	  : "npm install could not run: $r->{error}";
-	plan skip_all => "npm registry unreachable: $why";
-}
-diag("node $node_version; graphile-worker installed in $scratch");
-
-my $gw_bin = "$scratch/node_modules/.bin/graphile-worker";
-my ($installed) =
-  slurp_file("$scratch/node_modules/graphile-worker/package.json") =~
-  /"version"\s*:\s*"([^"]+)"/;
-is($installed, '0.18.0', 'graphile-worker 0.18.0 is installed');
-
-# The task folder and the addJob script live next to node_modules, where
-# Node resolves 'graphile-worker' from and where the CLI looks for tasks/.
-make_path("$scratch/tasks");
-copy("$interop/tasks/js_task.cjs", "$scratch/tasks/js_task.cjs")
-  or die "copy js_task.cjs: $!";
-copy("$interop/add_job.mjs", "$scratch/add_job.mjs")
-  or die "copy add_job.mjs: $!";
+# --- graphile-worker 0.18.0 in a scratch folder (skips when unavailable) --
+my $scratch = install_node_package();
+my $gw_bin  = "$scratch/node_modules/.bin/graphile-worker";
 
 # --- The cluster ----------------------------------------------------------
 my $node = start_node('interop');
