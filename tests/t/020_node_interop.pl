@@ -41,6 +41,7 @@ use GwTest;
 # --- graphile-worker 0.18.0 in a scratch folder (skips when unavailable) --
 my $scratch = install_node_package();
 my $gw_bin  = "$scratch/node_modules/.bin/graphile-worker";
+my $r;
 
 # --- The cluster ----------------------------------------------------------
 my $node = start_node('interop');
