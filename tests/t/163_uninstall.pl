@@ -14,7 +14,9 @@
 #   e) DROP EXTENSION ... CASCADE while a handler taking the row type runs
 #      drops that handler too (a NOTICE lists it) and stops the workers
 #      before anything is dropped;
-#   f) DROP OWNED BY the role that created the extension, and
+#   f) DROP OWNED BY the role that created the extension (which a role
+#      without that role's privileges may not run, and so cannot stop the
+#      workers with), and
 #   g) DROP EXTENSION plpgsql CASCADE (which drops ours with it) stop the
 #      workers first too;
 #   h) a handler that holds interrupts off longer than cancel_grace + 5 s
@@ -162,6 +164,15 @@ $node->safe_psql('postgres', 'CREATE ROLE gw_admin SUPERUSER');
 $db  = setup_db('f', as => 'gw_admin');
 $off = -s $node->logfile;
 start_slow_job($db, 3);
+$sup = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND backend_type = 'graphile_worker supervisor'");
+$node->safe_psql('postgres', 'CREATE ROLE gw_nobody LOGIN');
+$rc = $node->psql($db, 'SET ROLE gw_nobody; DROP OWNED BY gw_admin', stderr => \$err);
+like($err, qr/permission denied to drop objects/,
+	'f) a role without gw_admin\'s privileges cannot DROP OWNED BY it');
+is($node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND backend_type = 'graphile_worker supervisor'"),
+	$sup, 'f) and does not stop the workers');
 $node->safe_psql($db, 'DROP OWNED BY gw_admin');
 is($node->safe_psql($db, q{SELECT count(*) FROM pg_extension WHERE extname = 'graphile_worker'}),
 	'0', 'f) DROP OWNED BY the owner dropped the extension');
