@@ -32,6 +32,7 @@ OBJS = \
 	extension/wakeup.o \
 	extension/workers_view.o \
 	extension/utility_hook.o \
+	extension/adopt.o \
 	extension/job_access.o \
 	extension/job_key_lock.o \
 	extension/add_job.o \

@@ -15,10 +15,21 @@
  *	   run_at backs off as for any failure, so a job that crashes the server
  *	   every time (a poison job) is retried with backoff and ends
  *	   permanently failed after max_attempts.  Locks of Node and Rust
- *	   workers, and of other servers, never match.
+ *	   workers never match.
  *	   The live set is read after the locks: a worker registers in shared
  *	   memory before it claims, so every lock seen belongs to a process that
  *	   is either in the live set or gone.
+ *	   A lock whose id is ours but names another system identifier is
+ *	   released the same way at once, with a last_error saying so.  A
+ *	   database lives in one cluster, and only a process of that cluster can
+ *	   have written to it; every copy that keeps the system identifier
+ *	   (a standby, promoted or not, pg_basebackup, a file-level copy) is
+ *	   covered by the rule above.  So an id naming another system was
+ *	   written before the database came here by pg_dump and restore,
+ *	   pg_upgrade or logical replication, and its process can never complete
+ *	   the job in this database: without this rule the job would wait for
+ *	   Node's 4-hour rule.  (A logical subscriber of the queue tables must
+ *	   not run workers at all: both sides would run the same jobs.)
  *  2. Heartbeats: a row per live job worker of this database is upserted
  *	   into _private_workers; our rows naming no live process are deleted.
  *  3. Node's rule: jobs and queues locked more than 4 hours ago by anyone
@@ -46,32 +57,41 @@
 #include "bgworker.h"
 #include "graphile_worker.h"
 
-/* $1 LIKE pattern of this server's worker ids */
+/* every lock held by a worker id of ours, of whatever server */
 static const char *const candidates_sql =
 "SELECT jobs.locked_by FROM graphile_worker._private_jobs AS jobs"
-" WHERE jobs.locked_by OPERATOR(pg_catalog.~~) $1::pg_catalog.text"
+" WHERE jobs.locked_by OPERATOR(pg_catalog.~~) 'gw-%'"
 " UNION "
 "SELECT job_queues.locked_by FROM graphile_worker._private_job_queues AS job_queues"
-" WHERE job_queues.locked_by OPERATOR(pg_catalog.~~) $1::pg_catalog.text";
+" WHERE job_queues.locked_by OPERATOR(pg_catalog.~~) 'gw-%'";
 
-/* $1 dead worker ids */
+/*
+ * $1 worker ids whose locks are released, $2 the last_error of each, $3
+ * whether each names another server; returns the jobs released for ids of
+ * this server and of others
+ */
 static const char *const release_dead_sql =
-"WITH j AS ("
+"WITH dead AS ("
+"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
+"                           pg_catalog.unnest($2::pg_catalog.text[]),"
+"                           pg_catalog.unnest($3::pg_catalog.bool[])) AS d(id, message, foreign_id)"
+"), j AS ("
 "  UPDATE graphile_worker._private_jobs AS jobs"
-"     SET last_error = 'worker ' OPERATOR(pg_catalog.||) jobs.locked_by"
-"                      OPERATOR(pg_catalog.||) ' died while running this job',"
+"     SET last_error = dead.message,"
 "         run_at = GREATEST(pg_catalog.now(), jobs.run_at) OPERATOR(pg_catalog.+)"
 "                  (pg_catalog.exp(LEAST(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)"
 "                   OPERATOR(pg_catalog.*) '1 second'::pg_catalog.interval),"
 "         locked_by = NULL, locked_at = NULL"
-"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
-"  RETURNING jobs.id"
+"    FROM dead"
+"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) dead.id"
+"  RETURNING dead.foreign_id"
 "), q AS ("
 "  UPDATE graphile_worker._private_job_queues AS job_queues"
 "     SET locked_by = NULL, locked_at = NULL"
 "   WHERE job_queues.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
 ")"
-"SELECT pg_catalog.count(*) FROM j";
+"SELECT pg_catalog.count(*) FILTER (WHERE NOT j.foreign_id),"
+"       pg_catalog.count(*) FILTER (WHERE j.foreign_id) FROM j";
 
 /*
  * $1 live worker ids of this database, $2 their start times, $3 their
@@ -201,24 +221,32 @@ id_in(const char *id, LiveSet *live)
 	return false;
 }
 
-/* Step 1; returns how many jobs were released.  Fills *live. */
-static int64
-release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live)
+/*
+ * Step 1: releases the locks of our workers that died and of our workers
+ * of other servers; sets *died and *foreign to the number of jobs
+ * released of each.  Fills *live.
+ */
+static void
+release_our_dead(uint64 system_id, Oid dboid, LiveSet *live, int64 *died,
+				 int64 *foreign)
 {
-	Oid			t1[1] = {TEXTOID};
-	Oid			ta[1] = {TEXTARRAYOID};
-	Datum		arg;
+	Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
+	Datum		args[3];
 	Datum	   *dead;
+	Datum	   *messages;
+	Datum	   *foreign_ids;
 	int			ndead = 0;
 	int			ncand;
 	bool		isnull;
 
-	arg = CStringGetTextDatum(pattern);
-	if (SPI_execute_plan(gw_prepare_once(&candidates_plan, candidates_sql, 1, t1),
-						 &arg, NULL, true, 0) != SPI_OK_SELECT)
+	*died = *foreign = 0;
+	if (SPI_execute_plan(gw_prepare_once(&candidates_plan, candidates_sql, 0, NULL),
+						 NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read locked jobs");
 	ncand = (int) SPI_processed;
 	dead = palloc(sizeof(Datum) * Max(ncand, 1));
+	messages = palloc(sizeof(Datum) * Max(ncand, 1));
+	foreign_ids = palloc(sizeof(Datum) * Max(ncand, 1));
 
 	/* the live set is read after the locks: see the file header */
 	read_live_set(dboid, live);
@@ -228,19 +256,37 @@ release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live
 														   SPI_tuptable->tupdesc, 1, &isnull));
 		GwWorkerId	parsed;
 
-		if (!gw_worker_id_parse(id, &parsed) || parsed.system_id != system_id ||
-			id_in(id, live))
+		if (!gw_worker_id_parse(id, &parsed))
 			continue;
+		if (parsed.system_id != system_id)
+		{
+			messages[ndead] = CStringGetTextDatum(psprintf(
+				"worker %s belongs to another PostgreSQL server: this database was copied from it while the job ran",
+				id));
+			foreign_ids[ndead] = BoolGetDatum(true);
+		}
+		else if (id_in(id, live))
+			continue;
+		else
+		{
+			messages[ndead] = CStringGetTextDatum(psprintf(
+				"worker %s died while running this job", id));
+			foreign_ids[ndead] = BoolGetDatum(false);
+		}
 		dead[ndead++] = CStringGetTextDatum(id);
 	}
 	if (ndead == 0)
-		return 0;
+		return;
 
-	arg = text_array(dead, ndead);
-	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan, release_dead_sql, 1, ta),
-						 &arg, NULL, false, 0) != SPI_OK_SELECT)
+	args[0] = text_array(dead, ndead);
+	args[1] = text_array(messages, ndead);
+	args[2] = PointerGetDatum(construct_array(foreign_ids, ndead, BOOLOID,
+											  1, true, TYPALIGN_CHAR));
+	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan, release_dead_sql, 3, types),
+						 args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not release the jobs of dead workers");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*died = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*foreign = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
 
 static void
@@ -277,17 +323,23 @@ gw_sweep(Oid dboid)
 	Datum		arg;
 	bool		isnull;
 	int64		released;
+	int64		foreign;
 	int64		stale;
 
 	snprintf(pattern, sizeof(pattern), "gw-%016llx-%%", (unsigned long long) system_id);
 
 	gw_xact_begin("graphile_worker: sweeping locks of dead workers");
 
-	released = release_our_dead(pattern, system_id, dboid, &live);
+	release_our_dead(system_id, dboid, &live, &released, &foreign);
 	if (released > 0)
 		ereport(LOG,
 				(errmsg("graphile_worker released %lld jobs locked by workers that died",
 						(long long) released)));
+	if (foreign > 0)
+		ereport(LOG,
+				(errmsg("graphile_worker released %lld jobs locked by workers of another server",
+						(long long) foreign),
+				 errdetail("This database was copied from that server while they ran; they cannot complete them here.")));
 
 	heartbeat(pattern, &live);
 

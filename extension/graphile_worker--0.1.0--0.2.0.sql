@@ -846,3 +846,621 @@ COMMENT ON FUNCTION graphile_worker.grant_control(name) IS
 COMMENT ON FUNCTION graphile_worker.revoke_control(name) IS 'Revokes what grant_control granted';
 COMMENT ON VIEW graphile_worker.queues IS 'Named queues: paused or not, since when, by whom';
 COMMENT ON VIEW graphile_worker.tasks IS 'Tasks: paused or not, since when, by whom';
+
+/* ---------------------------------------------------------------------
+ * Node and Rust workers as an application role.
+ *
+ * The _private_* tables have row-level security enabled without policies
+ * (as Node creates them), so a role that does not own them sees no row and
+ * may insert none, whatever its grants: a Node worker connected as such a
+ * role fails with "new row violates row-level security policy for table
+ * _private_tasks".  grant_worker(role) grants what a graphile-worker (Node)
+ * or graphile_worker (Rust) worker process and its WorkerUtils use, and
+ * gives the role a permissive policy on each table it uses:
+ *
+ *   schema graphile_worker     USAGE
+ *   migrations                 SELECT        (the version check at start)
+ *   _private_tasks             SELECT, INSERT (task registration)
+ *   _private_jobs              SELECT, UPDATE, DELETE (claim, fail, complete,
+ *                              give back, the 4-hour sweep)
+ *   _private_job_queues        SELECT, UPDATE (queue locks)
+ *   _private_known_crontabs    SELECT, INSERT, UPDATE (cron)
+ *   _private_workers           SELECT, INSERT, UPDATE, DELETE (Rust heartbeats)
+ *   add_job, add_jobs, remove_job, complete_jobs, permanently_fail_jobs,
+ *   reschedule_jobs, force_unlock_workers   EXECUTE
+ *
+ * The admin functions only do what those table rights allow anyway.  Not
+ * granted: DELETE on tasks and queues (graphile-worker --cleanup), the
+ * crontab, the control functions, our _private_crontab and _private_pauses.
+ * The policies are named "worker_<role>" (or "worker_<role oid>" when that
+ * is longer than an identifier may be); revoke_worker finds them by role.
+ * ---------------------------------------------------------------------
+ */
+
+/* _worker_role(role_name): the role's oid, or a clear error. */
+CREATE FUNCTION graphile_worker._worker_role(role_name name)
+RETURNS oid
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_oid oid;
+begin
+  if role_name is null then
+    raise exception 'role name must not be null' using errcode = '22004';
+  end if;
+  if role_name operator(pg_catalog.=) 'public' then
+    raise exception 'worker rights cannot be granted to PUBLIC'
+      using errcode = '22023',
+            hint = 'Create a role for the workers and name it instead.';
+  end if;
+  select r.oid into v_oid from pg_catalog.pg_roles as r
+    where r.rolname operator(pg_catalog.=) role_name;
+  if not found then
+    raise exception 'role "%" does not exist', role_name using errcode = '42704';
+  end if;
+  return v_oid;
+end;
+$$;
+
+/* The tables a worker uses, each with the privileges it needs there. */
+CREATE FUNCTION graphile_worker._worker_tables(OUT table_name name, OUT privileges text)
+RETURNS SETOF record
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  values ('migrations'::name, 'SELECT'),
+         ('_private_tasks', 'SELECT, INSERT'),
+         ('_private_jobs', 'SELECT, UPDATE, DELETE'),
+         ('_private_job_queues', 'SELECT, UPDATE'),
+         ('_private_known_crontabs', 'SELECT, INSERT, UPDATE'),
+         ('_private_workers', 'SELECT, INSERT, UPDATE, DELETE');
+$$;
+
+/* _worker_policies(role): the policies grant_worker made for role. */
+CREATE FUNCTION graphile_worker._worker_policies(role_oid oid,
+	OUT table_name name, OUT policy_name name)
+RETURNS SETOF record
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  select c.relname, p.polname
+    from pg_catalog.pg_policy as p
+    join pg_catalog.pg_class as c on c.oid operator(pg_catalog.=) p.polrelid
+   where c.relnamespace operator(pg_catalog.=) 'graphile_worker'::pg_catalog.regnamespace
+     and p.polroles operator(pg_catalog.=) array[role_oid]
+     and p.polname operator(pg_catalog.~~) 'worker\_%';
+$$;
+
+CREATE FUNCTION graphile_worker.grant_worker(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_role oid := graphile_worker._worker_role(role_name);
+  v_policy text;
+  v_table record;
+begin
+  v_policy := 'worker_' operator(pg_catalog.||) role_name;
+  if pg_catalog.octet_length(v_policy) > 63 then
+    v_policy := 'worker_' operator(pg_catalog.||) v_role::text;
+  end if;
+  execute pg_catalog.format('GRANT USAGE ON SCHEMA graphile_worker TO %I', role_name);
+  for v_table in select * from graphile_worker._worker_tables() loop
+    execute pg_catalog.format('GRANT %s ON graphile_worker.%I TO %I',
+      v_table.privileges, v_table.table_name, role_name);
+    if v_table.table_name operator(pg_catalog.<>) 'migrations'
+       and not exists (select from graphile_worker._worker_policies(v_role) as p
+                        where p.table_name operator(pg_catalog.=) v_table.table_name) then
+      execute pg_catalog.format('CREATE POLICY %I ON graphile_worker.%I AS PERMISSIVE'
+        ' FOR ALL TO %I USING (true) WITH CHECK (true)',
+        v_policy, v_table.table_name, role_name);
+    end if;
+  end loop;
+  execute pg_catalog.format('GRANT EXECUTE ON FUNCTION'
+    ' graphile_worker.add_job(text, json, text, timestamp with time zone, integer, text, integer, text[], text),'
+    ' graphile_worker.add_jobs(graphile_worker.job_spec[], boolean),'
+    ' graphile_worker.remove_job(text),'
+    ' graphile_worker.complete_jobs(bigint[]),'
+    ' graphile_worker.permanently_fail_jobs(bigint[], text),'
+    ' graphile_worker.reschedule_jobs(bigint[], timestamp with time zone, integer, integer, integer),'
+    ' graphile_worker.force_unlock_workers(text[]) TO %I', role_name);
+end;
+$$;
+
+/* revoke_worker(role): undoes grant_worker but for USAGE on the schema. */
+CREATE FUNCTION graphile_worker.revoke_worker(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_role oid := graphile_worker._worker_role(role_name);
+  v_table record;
+  v_policy record;
+begin
+  for v_policy in select * from graphile_worker._worker_policies(v_role) loop
+    execute pg_catalog.format('DROP POLICY %I ON graphile_worker.%I',
+      v_policy.policy_name, v_policy.table_name);
+  end loop;
+  for v_table in select * from graphile_worker._worker_tables() loop
+    execute pg_catalog.format('REVOKE %s ON graphile_worker.%I FROM %I',
+      v_table.privileges, v_table.table_name, role_name);
+  end loop;
+  execute pg_catalog.format('REVOKE EXECUTE ON FUNCTION'
+    ' graphile_worker.add_job(text, json, text, timestamp with time zone, integer, text, integer, text[], text),'
+    ' graphile_worker.add_jobs(graphile_worker.job_spec[], boolean),'
+    ' graphile_worker.remove_job(text),'
+    ' graphile_worker.complete_jobs(bigint[]),'
+    ' graphile_worker.permanently_fail_jobs(bigint[], text),'
+    ' graphile_worker.reschedule_jobs(bigint[], timestamp with time zone, integer, integer, integer),'
+    ' graphile_worker.force_unlock_workers(text[]) FROM %I', role_name);
+end;
+$$;
+
+REVOKE ALL ON FUNCTION graphile_worker._worker_role(name), graphile_worker._worker_tables(),
+	graphile_worker._worker_policies(oid), graphile_worker.grant_worker(name),
+	graphile_worker.revoke_worker(name) FROM PUBLIC;
+
+COMMENT ON FUNCTION graphile_worker.grant_worker(name) IS
+	'Grants a role what a Node or Rust Graphile Worker process needs: table rights, row-level security policies, the job functions';
+COMMENT ON FUNCTION graphile_worker.revoke_worker(name) IS
+	'Revokes what grant_worker granted (but USAGE on the schema) and drops its policies';
+
+/* ---------------------------------------------------------------------
+ * Adopting the schema of graphile-worker 0.18 (Node migration 20).
+ *
+ * CREATE EXTENSION graphile_worker in a database where the Node package
+ * already created schema graphile_worker (adopt.c): the utility hook locks
+ * the Node tables and renames that schema to graphile_worker_adopting_<oid>,
+ * the install and update scripts create the extension's schema as usual,
+ * and then _adopt_node_schema(old schema) checks that the old schema is
+ * exactly what graphile-worker 0.18 creates, moves its rows in (ids kept),
+ * sets the identity sequences where the old ones were, keeps the ledger's
+ * timestamps, grants again what had been granted on the old objects, and
+ * drops the old schema.  Any error rolls the whole CREATE EXTENSION back:
+ * the old schema is left as it was.
+ *
+ * Why move the rows instead of making the existing objects members of the
+ * extension: the scripts cannot skip their own CREATE statements, the
+ * objects they create are the members (with their ACLs in pg_init_privs,
+ * their dump configuration, and comments), and the result is then the
+ * same as a fresh install whatever path PostgreSQL took to the version,
+ * which a test compares catalog entry by catalog entry.  The cost is a
+ * copy of the queue while its tables are locked.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * _node_shape(nsp): what the Graphile Worker objects of schema nsp look like,
+ * one fact per line, names written without their schema; object is the
+ * name of the table, view, type, sequence or function the fact is about.
+ * Two schemas made by graphile-worker 0.18 give the same lines.
+ */
+CREATE FUNCTION graphile_worker._node_shape(nsp oid, OUT object name, OUT line text)
+RETURNS SETOF record
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  with s as (
+    select pg_catalog.quote_ident(n.nspname) operator(pg_catalog.||) '.' as prefix
+      from pg_catalog.pg_namespace as n where n.oid operator(pg_catalog.=) nsp
+  ), rels as (
+    select c.* from pg_catalog.pg_class as c
+     where c.relnamespace operator(pg_catalog.=) nsp
+  )
+  -- everything that lives in the schema
+  select coalesce(c.relname, t.typname, p.proname, ''),
+         'object ' operator(pg_catalog.||)
+         pg_catalog.replace(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), s.prefix, '')
+    from pg_catalog.pg_depend as d cross join s
+    left join pg_catalog.pg_class as c
+      on d.classid operator(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+     and c.oid operator(pg_catalog.=) d.objid
+    left join pg_catalog.pg_type as t
+      on d.classid operator(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+     and t.oid operator(pg_catalog.=) d.objid
+    left join pg_catalog.pg_proc as p
+      on d.classid operator(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+     and p.oid operator(pg_catalog.=) d.objid
+   where d.refclassid operator(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+     and d.refobjid operator(pg_catalog.=) nsp
+     and d.deptype operator(pg_catalog.=) 'n'
+  union all
+  select c.relname,
+         pg_catalog.format('relation %s kind %s persistence %s rls %s force %s options %s',
+           c.relname, c.relkind, c.relpersistence, c.relrowsecurity,
+           c.relforcerowsecurity, coalesce(c.reloptions::text, '-'))
+    from rels as c
+   where c.relkind operator(pg_catalog.<>) 'i'
+  union all
+  select c.relname,
+         pg_catalog.format('column %s.%s %s %s%s%s%s%s%s', c.relname, a.attnum, a.attname,
+           pg_catalog.format_type(a.atttypid, a.atttypmod),
+           case when a.attcollation operator(pg_catalog.<>) ty.typcollation
+                then ' collate ' operator(pg_catalog.||) a.attcollation::pg_catalog.regcollation::text else '' end,
+           case when a.attnotnull then ' not null' else '' end,
+           coalesce(' default ' operator(pg_catalog.||)
+                    pg_catalog.replace(pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), s.prefix, ''), ''),
+           case a.attgenerated when 's' then ' stored' else '' end,
+           case a.attidentity when 'a' then ' identity always'
+                              when 'd' then ' identity default' else '' end)
+    from rels as c cross join s
+    join pg_catalog.pg_attribute as a on a.attrelid operator(pg_catalog.=) c.oid
+    join pg_catalog.pg_type as ty on ty.oid operator(pg_catalog.=) a.atttypid
+    left join pg_catalog.pg_attrdef as ad
+      on ad.adrelid operator(pg_catalog.=) a.attrelid and ad.adnum operator(pg_catalog.=) a.attnum
+   where a.attnum operator(pg_catalog.>) 0 and not a.attisdropped
+     and c.relkind operator(pg_catalog.<>) 'i'
+  union all
+  select c.relname,
+         pg_catalog.format('constraint %s %s %s', c.relname, con.conname,
+           pg_catalog.replace(pg_catalog.pg_get_constraintdef(con.oid), s.prefix, ''))
+    from rels as c cross join s
+    join pg_catalog.pg_constraint as con on con.conrelid operator(pg_catalog.=) c.oid
+  union all
+  select c.relname,
+         pg_catalog.format('index %s %s%s', c.relname,
+           pg_catalog.replace(pg_catalog.pg_get_indexdef(i.indexrelid), s.prefix, ''),
+           case when i.indisvalid then '' else ' invalid' end)
+    from rels as c cross join s
+    join pg_catalog.pg_index as i on i.indrelid operator(pg_catalog.=) c.oid
+  union all
+  select c.relname,
+         pg_catalog.format('sequence %s %s start %s increment %s min %s max %s cache %s cycle %s owned by %s',
+           c.relname, pg_catalog.format_type(q.seqtypid, null), q.seqstart, q.seqincrement,
+           q.seqmin, q.seqmax, q.seqcache, q.seqcycle,
+           coalesce((select tc.relname operator(pg_catalog.||) '.' operator(pg_catalog.||) ta.attname
+                       from pg_catalog.pg_depend as dep
+                       join pg_catalog.pg_class as tc on tc.oid operator(pg_catalog.=) dep.refobjid
+                       join pg_catalog.pg_attribute as ta
+                         on ta.attrelid operator(pg_catalog.=) dep.refobjid
+                        and ta.attnum operator(pg_catalog.=) dep.refobjsubid
+                      where dep.classid operator(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                        and dep.objid operator(pg_catalog.=) c.oid
+                        and dep.refclassid operator(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                        and dep.deptype operator(pg_catalog.=) any (array['a', 'i']::"char"[])), '-'))
+    from rels as c
+    join pg_catalog.pg_sequence as q on q.seqrelid operator(pg_catalog.=) c.oid
+  union all
+  select c.relname,
+         pg_catalog.format('trigger %s %s', c.relname,
+           pg_catalog.replace(pg_catalog.pg_get_triggerdef(tg.oid), s.prefix, ''))
+    from rels as c cross join s
+    join pg_catalog.pg_trigger as tg on tg.tgrelid operator(pg_catalog.=) c.oid
+   where not tg.tgisinternal
+  union all
+  select c.relname,
+         pg_catalog.format('policy %s %s %s %s using %s check %s', c.relname, pol.polname,
+           pol.polcmd, pol.polpermissive,
+           coalesce(pg_catalog.pg_get_expr(pol.polqual, pol.polrelid), '-'),
+           coalesce(pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid), '-'))
+    from rels as c
+    join pg_catalog.pg_policy as pol on pol.polrelid operator(pg_catalog.=) c.oid
+  union all
+  select c.relname,
+         pg_catalog.format('rule %s %s', c.relname,
+           pg_catalog.replace(pg_catalog.pg_get_ruledef(r.oid), s.prefix, ''))
+    from rels as c cross join s
+    join pg_catalog.pg_rewrite as r on r.ev_class operator(pg_catalog.=) c.oid
+   where r.rulename operator(pg_catalog.<>) '_RETURN'
+  union all
+  select c.relname,
+         pg_catalog.format('view %s %s', c.relname,
+           pg_catalog.replace(pg_catalog.pg_get_viewdef(c.oid), s.prefix, ''))
+    from rels as c cross join s
+   where c.relkind operator(pg_catalog.=) any (array['v', 'm']::"char"[])
+  union all
+  select p.proname,
+         pg_catalog.format('function %s(%s) returns %s kind %s strict %s volatility %s',
+           p.proname,
+           pg_catalog.replace(pg_catalog.pg_get_function_arguments(p.oid), s.prefix, ''),
+           pg_catalog.replace(pg_catalog.pg_get_function_result(p.oid), s.prefix, ''),
+           p.prokind, p.proisstrict, p.provolatile)
+    from pg_catalog.pg_proc as p cross join s
+   where p.pronamespace operator(pg_catalog.=) nsp;
+$$;
+
+/*
+ * _node_schema_dependents(nsp): the objects outside schema nsp (and not
+ * parts of its tables, such as their constraints and defaults) that depend
+ * on it or on an object in it: views (named for themselves, not their
+ * rules), functions taking its row types, triggers, policies, foreign
+ * keys, publications, extensions installed in it.  Dropping the old schema
+ * would drop them.
+ */
+CREATE FUNCTION graphile_worker._node_schema_dependents(nsp oid)
+RETURNS SETOF text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  with rels as (
+    select c.oid from pg_catalog.pg_class as c where c.relnamespace operator(pg_catalog.=) nsp
+  ), types as (
+    select t.oid from pg_catalog.pg_type as t where t.typnamespace operator(pg_catalog.=) nsp
+  ), procs as (
+    select p.oid from pg_catalog.pg_proc as p where p.pronamespace operator(pg_catalog.=) nsp
+  )
+  select distinct
+         case when d.classid operator(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+              then (select pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0)
+                      from pg_catalog.pg_rewrite as r where r.oid operator(pg_catalog.=) d.objid)
+              else pg_catalog.pg_describe_object(d.classid, d.objid, 0) end
+    from pg_catalog.pg_depend as d
+   where d.deptype operator(pg_catalog.=) any (array['n', 'a']::"char"[])
+     and ((d.refclassid operator(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+           and d.refobjid operator(pg_catalog.=) nsp)
+       or (d.refclassid operator(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+           and d.refobjid in (select oid from rels))
+       or (d.refclassid operator(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+           and d.refobjid in (select oid from types))
+       or (d.refclassid operator(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+           and d.refobjid in (select oid from procs)))
+     and not ((d.classid operator(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+               and d.objid in (select oid from rels))
+           or (d.classid operator(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+               and d.objid in (select oid from types))
+           or (d.classid operator(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+               and d.objid in (select oid from procs))
+           or (d.classid operator(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass
+               and d.objid in (select con.oid from pg_catalog.pg_constraint as con
+                                where con.conrelid in (select oid from rels)
+                                   or con.contypid in (select oid from types)))
+           or (d.classid operator(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+               and d.objid in (select ad.oid from pg_catalog.pg_attrdef as ad
+                                where ad.adrelid in (select oid from rels)))
+           or (d.classid operator(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+               and d.objid in (select r.oid from pg_catalog.pg_rewrite as r
+                                where r.ev_class in (select oid from rels)
+                                  and r.rulename operator(pg_catalog.=) '_RETURN')))
+   order by 1;
+$$;
+
+/*
+ * _adopt_node_schema(node_schema): takes the queue of node_schema, a schema
+ * that graphile-worker 0.18 created (renamed by adopt.c), into this
+ * extension's empty tables, then drops node_schema.  Refuses, changing
+ * nothing, unless node_schema is exactly migration 20 of graphile-worker
+ * and nothing outside it depends on it.
+ */
+CREATE FUNCTION graphile_worker._adopt_node_schema(node_schema oid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_old name;
+  v_node_objects name[] := array['_private_jobs', '_private_job_queues', '_private_tasks',
+    '_private_known_crontabs', 'migrations', 'jobs', 'job_spec', 'jobs_id_seq1',
+    'job_queues_id_seq', 'tasks_id_seq', 'add_job', 'add_jobs', 'remove_job',
+    'complete_jobs', 'permanently_fail_jobs', 'reschedule_jobs', 'force_unlock_workers'];
+  v_ids integer[];
+  v_breaking integer[];
+  v_diff text[];
+  v_owner oid;
+  v_counts bigint[];
+  v_grant record;
+  v_grants integer := 0;
+  v_seq name;
+  v_messages text;
+begin
+  select n.nspname into v_old from pg_catalog.pg_namespace as n
+   where n.oid operator(pg_catalog.=) node_schema;
+  if not found then
+    raise exception 'schema with OID % does not exist', node_schema using errcode = '3F000';
+  end if;
+  if exists (select from graphile_worker._private_jobs)
+     or exists (select from graphile_worker._private_job_queues)
+     or exists (select from graphile_worker._private_tasks)
+     or exists (select from graphile_worker._private_known_crontabs) then
+    raise exception 'cannot adopt schema "%": the extension''s queue is not empty', v_old
+      using errcode = '55000',
+            hint = 'A graphile-worker schema is adopted only by the CREATE EXTENSION that creates the extension.';
+  end if;
+
+  -- Graphile Worker's own ledger says which migration the schema is at.
+  if (select pg_catalog.array_agg(a.attname::text order by a.attnum)
+        from pg_catalog.pg_attribute as a
+       where a.attrelid operator(pg_catalog.=) pg_catalog.to_regclass(
+               pg_catalog.quote_ident(v_old) operator(pg_catalog.||) '.migrations')
+         and a.attnum operator(pg_catalog.>) 0 and not a.attisdropped)
+     is distinct from array['id', 'ts', 'breaking'] then
+    raise exception 'schema "graphile_worker" already exists and was not created by graphile-worker 0.18'
+      using errcode = '42P06',
+            detail = 'It has no table migrations(id, ts, breaking), Graphile Worker''s migration ledger.',
+            hint = 'Rename or drop that schema, then create the extension.';
+  end if;
+  execute pg_catalog.format('select pg_catalog.array_agg(id order by id),'
+    ' pg_catalog.array_agg(id order by id) filter (where breaking) from %I.migrations', v_old)
+    into v_ids, v_breaking;
+  if coalesce(v_ids[pg_catalog.array_upper(v_ids, 1)], 0) operator(pg_catalog.<) 20 then
+    raise exception 'schema "graphile_worker" is at graphile-worker migration %, not 20',
+        coalesce(v_ids[pg_catalog.array_upper(v_ids, 1)], 0)
+      using errcode = '55000',
+            detail = 'The extension adopts the schema of graphile-worker 0.18 (migration 20) only.',
+            hint = 'Run graphile-worker 0.18 against this database once (e.g. graphile-worker --schema-only) to migrate it, then create the extension.';
+  end if;
+  if v_ids[pg_catalog.array_upper(v_ids, 1)] operator(pg_catalog.>) 20 then
+    raise exception 'schema "graphile_worker" is at graphile-worker migration %, not 20',
+        v_ids[pg_catalog.array_upper(v_ids, 1)]
+      using errcode = '55000',
+            detail = 'A graphile-worker newer than 0.18 migrated it; this version of the extension knows migrations 1 to 20.',
+            hint = 'Use a version of the extension that supports that migration.';
+  end if;
+  if v_ids is distinct from (select pg_catalog.array_agg(i) from pg_catalog.generate_series(1, 20) as i)
+     or v_breaking is distinct from '{1,3,11,13,14,16,19}'::integer[] then
+    raise exception 'schema "graphile_worker" has a migration ledger that graphile-worker did not write'
+      using errcode = '55000',
+            detail = pg_catalog.format('Its migrations are %s, the breaking ones %s; graphile-worker 0.18 writes 1 to 20, breaking {1,3,11,13,14,16,19}.',
+                                       v_ids, coalesce(v_breaking::text, '{}')),
+            hint = 'Restore the table migrations as graphile-worker wrote it, then create the extension.';
+  end if;
+
+  -- The objects, exactly as graphile-worker 0.18 creates them.
+  select pg_catalog.array_agg(l order by l) into v_diff from (
+    (select 'not in graphile-worker 0.18: ' operator(pg_catalog.||) o.line as l
+       from graphile_worker._node_shape(node_schema) as o
+     except
+     select 'not in graphile-worker 0.18: ' operator(pg_catalog.||) f.line
+       from graphile_worker._node_shape('graphile_worker'::pg_catalog.regnamespace) as f
+      where f.object operator(pg_catalog.=) any (v_node_objects))
+    union all
+    (select 'missing: ' operator(pg_catalog.||) f.line
+       from graphile_worker._node_shape('graphile_worker'::pg_catalog.regnamespace) as f
+      where f.object operator(pg_catalog.=) any (v_node_objects)
+     except
+     select 'missing: ' operator(pg_catalog.||) o.line
+       from graphile_worker._node_shape(node_schema) as o)) as diff;
+  if v_diff is not null then
+    raise exception 'schema "graphile_worker" differs from the one graphile-worker 0.18 creates'
+      using errcode = '55000',
+            detail = pg_catalog.array_to_string(v_diff[1:20], E'\n')
+                     operator(pg_catalog.||) case when pg_catalog.cardinality(v_diff) > 20
+                       then pg_catalog.format(E'\n(and %s more differences)', pg_catalog.cardinality(v_diff) - 20)
+                       else '' end,
+            hint = 'Undo those changes to the schema (drop what was added, restore what was changed), then create the extension.';
+  end if;
+
+  select pg_catalog.array_agg(d) into v_diff
+    from graphile_worker._node_schema_dependents(node_schema) as d;
+  if v_diff is not null then
+    raise exception 'objects outside schema "graphile_worker" depend on it'
+      using errcode = '2BP01',
+            detail = pg_catalog.replace(pg_catalog.array_to_string(v_diff[1:20], E'\n'),
+                                        pg_catalog.quote_ident(v_old) operator(pg_catalog.||) '.',
+                                        'graphile_worker.'),
+            hint = 'Drop them, create the extension, then create them again.';
+  end if;
+
+  -- The rows, with their ids; the identity sequences where they were.
+  execute pg_catalog.format(
+    'lock table %1$I._private_jobs, %1$I._private_job_queues, %1$I._private_tasks,'
+    ' %1$I._private_known_crontabs, %1$I.migrations in access exclusive mode', v_old);
+  execute pg_catalog.format($sql$
+    with q as (
+      insert into graphile_worker._private_job_queues (id, queue_name, locked_at, locked_by)
+        overriding system value
+        select id, queue_name, locked_at, locked_by from %1$I._private_job_queues
+        returning 1
+    ), t as (
+      insert into graphile_worker._private_tasks (id, identifier)
+        overriding system value
+        select id, identifier from %1$I._private_tasks
+        returning 1
+    ), j as (
+      insert into graphile_worker._private_jobs (id, job_queue_id, task_id, payload, priority,
+          run_at, attempts, max_attempts, last_error, created_at, updated_at, key, locked_at,
+          locked_by, revision, flags)
+        overriding system value
+        select id, job_queue_id, task_id, payload, priority, run_at, attempts, max_attempts,
+          last_error, created_at, updated_at, key, locked_at, locked_by, revision, flags
+          from %1$I._private_jobs
+        returning 1
+    ), k as (
+      insert into graphile_worker._private_known_crontabs (identifier, known_since, last_execution)
+        select identifier, known_since, last_execution from %1$I._private_known_crontabs
+        returning 1
+    ), m as (
+      update graphile_worker.migrations as m set ts = o.ts
+        from %1$I.migrations as o where o.id operator(pg_catalog.=) m.id
+    )
+    select array[(select pg_catalog.count(*) from j), (select pg_catalog.count(*) from q),
+                 (select pg_catalog.count(*) from t), (select pg_catalog.count(*) from k)]
+    $sql$, v_old) into v_counts;
+  foreach v_seq in array array['jobs_id_seq1', 'job_queues_id_seq', 'tasks_id_seq']::name[] loop
+    execute pg_catalog.format('select pg_catalog.setval(%L, s.last_value, s.is_called) from %I.%I as s',
+      'graphile_worker.' operator(pg_catalog.||) v_seq, v_old, v_seq);
+  end loop;
+
+  -- What was granted on the old objects is granted on the new ones.
+  for v_grant in
+    select pg_catalog.format('GRANT %s%s ON %s TO %s%s', a.privilege_type,
+             coalesce(' (' operator(pg_catalog.||) pg_catalog.quote_ident(o.column_name) operator(pg_catalog.||) ')', ''),
+             o.target,
+             case when a.grantee operator(pg_catalog.=) 0 then 'PUBLIC'
+                  else pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) end,
+             case when a.is_grantable then ' WITH GRANT OPTION' else '' end) as stmt
+      from (
+        select 'SCHEMA graphile_worker' as target, null::name as column_name,
+               n.nspacl as acl, n.nspowner as owner
+          from pg_catalog.pg_namespace as n where n.oid operator(pg_catalog.=) node_schema
+        union all
+        select case c.relkind when 'S' then 'SEQUENCE ' else 'TABLE ' end
+               operator(pg_catalog.||) 'graphile_worker.' operator(pg_catalog.||) pg_catalog.quote_ident(c.relname),
+               null, c.relacl, c.relowner
+          from pg_catalog.pg_class as c
+         where c.relnamespace operator(pg_catalog.=) node_schema
+           and c.relkind operator(pg_catalog.<>) all (array['i', 'c']::"char"[])
+        union all
+        select 'TABLE graphile_worker.' operator(pg_catalog.||) pg_catalog.quote_ident(c.relname),
+               a.attname, a.attacl, c.relowner
+          from pg_catalog.pg_class as c
+          join pg_catalog.pg_attribute as a on a.attrelid operator(pg_catalog.=) c.oid
+         where c.relnamespace operator(pg_catalog.=) node_schema and a.attacl is not null
+        union all
+        select 'FUNCTION graphile_worker.' operator(pg_catalog.||) pg_catalog.quote_ident(p.proname)
+               operator(pg_catalog.||) '(' operator(pg_catalog.||)
+               pg_catalog.replace(pg_catalog.pg_get_function_identity_arguments(p.oid),
+                                  pg_catalog.quote_ident(v_old) operator(pg_catalog.||) '.', 'graphile_worker.')
+               operator(pg_catalog.||) ')',
+               null, p.proacl, p.proowner
+          from pg_catalog.pg_proc as p where p.pronamespace operator(pg_catalog.=) node_schema
+        union all
+        select 'TYPE graphile_worker.' operator(pg_catalog.||) pg_catalog.quote_ident(t.typname),
+               null, t.typacl, t.typowner
+          from pg_catalog.pg_type as t
+         where t.typnamespace operator(pg_catalog.=) node_schema and t.typtype operator(pg_catalog.=) 'c'
+           and t.typrelid in (select c.oid from pg_catalog.pg_class as c
+                               where c.relkind operator(pg_catalog.=) 'c')
+      ) as o
+      cross join lateral pg_catalog.aclexplode(o.acl) as a
+     where a.grantee operator(pg_catalog.<>) o.owner
+  loop
+    execute v_grant.stmt;
+    v_grants := v_grants operator(pg_catalog.+) 1;
+  end loop;
+
+  -- The role that owned the queue keeps running its Node workers.
+  select c.relowner into v_owner from pg_catalog.pg_class as c
+   where c.relnamespace operator(pg_catalog.=) node_schema
+     and c.relname operator(pg_catalog.=) '_private_jobs';
+  if not (select r.rolsuper or r.rolbypassrls from pg_catalog.pg_roles as r
+           where r.oid operator(pg_catalog.=) v_owner) then
+    perform graphile_worker.grant_worker(pg_catalog.pg_get_userbyid(v_owner));
+    execute pg_catalog.format('GRANT SELECT ON graphile_worker.jobs TO %I',
+      pg_catalog.pg_get_userbyid(v_owner));
+    raise notice 'role "%", the owner of the graphile-worker tables, now has grant_worker''s rights and SELECT on graphile_worker.jobs',
+      pg_catalog.pg_get_userbyid(v_owner);
+  end if;
+
+  v_messages := pg_catalog.current_setting('client_min_messages');
+  perform pg_catalog.set_config('client_min_messages', 'warning', true);
+  execute pg_catalog.format('drop schema %I cascade', v_old);
+  perform pg_catalog.set_config('client_min_messages', v_messages, true);
+
+  if v_grants > 0 then
+    raise notice 'adopted the graphile-worker 0.18 schema: % jobs, % queues, % tasks, % known crontab entries',
+      v_counts[1], v_counts[2], v_counts[3], v_counts[4]
+      using detail = pg_catalog.format('%s privileges granted on its objects were granted again on the extension''s.',
+                                       v_grants);
+  else
+    raise notice 'adopted the graphile-worker 0.18 schema: % jobs, % queues, % tasks, % known crontab entries',
+      v_counts[1], v_counts[2], v_counts[3], v_counts[4];
+  end if;
+end;
+$$;
+
+REVOKE ALL ON FUNCTION graphile_worker._node_shape(oid),
+	graphile_worker._node_schema_dependents(oid),
+	graphile_worker._adopt_node_schema(oid) FROM PUBLIC;
+
+COMMENT ON FUNCTION graphile_worker._adopt_node_schema(oid) IS
+	'Internal (CREATE EXTENSION): takes the queue of a graphile-worker 0.18 schema into the extension and drops that schema';

@@ -204,6 +204,11 @@ extern Datum gw_hide_in_row(const GwJobAccess *access, int hide, Datum row,
 /* ---- utility_hook.c ---- */
 extern void gw_install_utility_hook(void);
 
+/* ---- adopting a graphile-worker 0.18 schema (adopt.c) ---- */
+struct CreateExtensionStmt;
+extern Oid	gw_adopt_prepare(struct CreateExtensionStmt *stmt);
+extern void gw_adopt_finish(Oid nspoid);
+
 /* ---- wake-ups (wakeup.c) ---- */
 extern void gw_wake_at_commit(int due, TimestampTz first_future, int future);
 extern void gw_wake_workers(Oid dboid, int count);

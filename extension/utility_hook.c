@@ -5,7 +5,9 @@
  *	  themselves, so that they succeed without FORCE:
  *
  *		DROP DATABASE d, ALTER DATABASE d RENAME / SET TABLESPACE,
- *		CREATE DATABASE ... TEMPLATE d, and DROP EXTENSION graphile_worker.
+ *		CREATE DATABASE ... TEMPLATE d, and the commands that drop the
+ *		extension: DROP EXTENSION graphile_worker, DROP EXTENSION of one it
+ *		requires (plpgsql) with CASCADE, DROP OWNED BY its owner.
  *
  * Before the command runs, the database is marked blocked (the launcher
  * starts no supervisor for it) and its supervisor and job workers get
@@ -16,6 +18,16 @@
  * and the launcher looks at the database again: a dropped database is
  * forgotten, a renamed one gets its workers back, a dropped extension
  * leaves it without workers.
+ *
+ * A command that drops the extension must not start while a process of
+ * ours is still there: its next statement would find the tables gone
+ * ("relation ... does not exist").  So for those the hook waits for them
+ * as long as a cancelled handler may take (cancel_grace) and 5 s more, and
+ * if one is still running (C code that does not check for interrupts), it
+ * raises an error instead, before anything is dropped.
+ *
+ * The hook also hands CREATE EXTENSION graphile_worker to adopt.c, which
+ * takes over a schema that graphile-worker 0.18 created.
  *
  * The hook runs before PostgreSQL checks the command, so it makes the same
  * checks first (dbcommands.c, dropcmds.c): it acts only when the current
@@ -33,10 +45,13 @@
 
 #include <signal.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_tablespace.h"
 #include "commands/dbcommands.h"
@@ -49,6 +64,7 @@
 #include "storage/latch.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
 #include "utils/syscache.h"
 
 #include "compat.h"
@@ -143,11 +159,11 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-/* Whether any process of ours still runs in dboid. */
-static bool
-database_has_processes(Oid dboid)
+/* How many processes of ours still run in dboid. */
+static int
+database_processes(Oid dboid)
 {
-	bool		found = false;
+	int			n = 0;
 
 	LWLockAcquire(gw_shared->lock, LW_SHARED);
 	for (int i = 0; i < gw_shared->nprocs; i++)
@@ -155,24 +171,28 @@ database_has_processes(Oid dboid)
 		GwProc	   *p = &gw_shared->procs[i];
 
 		if (p->in_use && p->dboid == dboid && p->kind != GW_KIND_LAUNCHER)
-			found = true;
+			n++;
 	}
 	LWLockRelease(gw_shared->lock);
-	return found;
+	return n;
 }
 
 /*
  * stop_database blocks dboid until the current subtransaction aborts or
  * the transaction ends, sends SIGTERM to its supervisor and job workers,
- * and waits up to 5 s for them to leave, so that a cancelled job is given
- * back before the command (e.g. DROP EXTENSION, which waits for nobody)
- * removes the tables.
+ * and waits for them to leave, so that a cancelled job is given back
+ * before the command runs: 5 s for commands that PostgreSQL itself makes
+ * wait for other sessions, or, for a command that drops the extension
+ * (must_stop; it waits for nobody), cancel_grace + 5 s, after which it
+ * raises an error if any is still there.
  */
 static void
-stop_database(Oid dboid)
+stop_database(Oid dboid, bool must_stop)
 {
 	GwDatabase *db;
 	bool		already = false;
+	int			wait_ms = must_stop ? gw_cancel_grace_ms + 5000 : 5000;
+	int			left;
 
 	if (gw_shared == NULL || !OidIsValid(dboid) || nblocked >= GW_MAX_BLOCKED)
 		return;
@@ -206,7 +226,8 @@ stop_database(Oid dboid)
 	}
 	LWLockRelease(gw_shared->lock);
 
-	for (int waited_ms = 0; waited_ms < 5000 && database_has_processes(dboid);
+	for (int waited_ms = 0;
+		 (left = database_processes(dboid)) > 0 && waited_ms < wait_ms;
 		 waited_ms += 10)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -214,6 +235,15 @@ stop_database(Oid dboid)
 						 10, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	if (must_stop && left > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("extension \"%s\" cannot be dropped while its processes in this database run",
+						GW_EXTENSION_NAME),
+				 errdetail_plural("%d process of the extension did not stop within %d ms of being asked to.",
+								  "%d processes of the extension did not stop within %d ms of being asked to.",
+								  left, left, wait_ms),
+				 errhint("A job handler that does not check for interrupts may be running (see graphile_worker.workers); try again when it has returned.")));
 }
 
 /* The value of option "name" of a CREATE/ALTER DATABASE list, if given. */
@@ -360,38 +390,132 @@ copy_database_source(CreatedbStmt *stmt, bool isTopLevel)
 }
 
 /*
- * DROP EXTENSION ... graphile_worker ...: the extension exists here and the
- * current role owns it (RemoveObjects' check).
+ * extension_requires says whether extension extoid requires extension
+ * other, directly or through the extensions it requires.
+ */
+static bool
+extension_requires(Oid extoid, Oid other, int depth)
+{
+	Relation	rel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (depth > 16)
+		return false;
+	rel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ExtensionRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, DependDependerIndexId, true, NULL, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->refclassid == ExtensionRelationId &&
+			(d->refobjid == other || extension_requires(d->refobjid, other, depth + 1)))
+			found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * DROP EXTENSION graphile_worker, or with CASCADE an extension it
+ * requires: the extension exists here and the current role owns the one
+ * named (RemoveObjects' check).
  */
 static Oid
 drop_extension_target(DropStmt *stmt)
 {
 	ListCell   *lc;
+	Oid			ours;
 
 	if (stmt->removeType != OBJECT_EXTENSION)
+		return InvalidOid;
+	ours = get_extension_oid(GW_EXTENSION_NAME, true);
+	if (!OidIsValid(ours))
 		return InvalidOid;
 	foreach(lc, stmt->objects)
 	{
 		Node	   *obj = (Node *) lfirst(lc);
 		Oid			extoid;
 
-		if (!IsA(obj, String) || strcmp(strVal(obj), GW_EXTENSION_NAME) != 0)
+		if (!IsA(obj, String))
 			continue;
-		extoid = get_extension_oid(GW_EXTENSION_NAME, true);
-		if (OidIsValid(extoid) && gw_extension_ownercheck(extoid, GetUserId()))
+		extoid = get_extension_oid(strVal(obj), true);
+		if (!OidIsValid(extoid) || !gw_extension_ownercheck(extoid, GetUserId()))
+			continue;
+		if (extoid == ours ||
+			(stmt->behavior == DROP_CASCADE && extension_requires(ours, extoid, 0)))
 			return MyDatabaseId;
 	}
 	return InvalidOid;
 }
 
+/* The owner of extension extoid (pg_extension has no syscache in 15). */
+static Oid
+extension_owner(Oid extoid)
+{
+	Relation	rel;
+	ScanKeyData key[1];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			owner = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * DROP OWNED BY ... the extension's owner ...: DropOwnedObjects' checks
+ * (the current role has the privileges of every role named), and not the
+ * bootstrap superuser, whose objects shdepDropOwned refuses to drop.
+ */
+static Oid
+drop_owned_target(DropOwnedStmt *stmt)
+{
+	Oid			ours = get_extension_oid(GW_EXTENSION_NAME, true);
+	Oid			owner;
+	bool		names_owner = false;
+	ListCell   *lc;
+
+	if (!OidIsValid(ours))
+		return InvalidOid;
+	owner = extension_owner(ours);
+	foreach(lc, stmt->roles)
+	{
+		Oid			roleid = get_rolespec_oid(lfirst(lc), true);
+
+		if (!OidIsValid(roleid) || roleid == BOOTSTRAP_SUPERUSERID ||
+			!has_privs_of_role(GetUserId(), roleid))
+			return InvalidOid;
+		if (roleid == owner)
+			names_owner = true;
+	}
+	return names_owner ? MyDatabaseId : InvalidOid;
+}
+
 /*
  * database_needed_alone returns the database a utility statement will need
  * for itself, or InvalidOid when it needs none or PostgreSQL is going to
- * refuse it before it waits for other sessions.
+ * refuse it before it waits for other sessions; *drops_extension says
+ * whether the statement drops the extension.
  */
 static Oid
-database_needed_alone(Node *parsetree, bool isTopLevel)
+database_needed_alone(Node *parsetree, bool isTopLevel, bool *drops_extension)
 {
+	*drops_extension = false;
 	switch (nodeTag(parsetree))
 	{
 		case T_DropdbStmt:
@@ -405,7 +529,11 @@ database_needed_alone(Node *parsetree, bool isTopLevel)
 		case T_CreatedbStmt:
 			return copy_database_source((CreatedbStmt *) parsetree, isTopLevel);
 		case T_DropStmt:
+			*drops_extension = true;
 			return drop_extension_target((DropStmt *) parsetree);
+		case T_DropOwnedStmt:
+			*drops_extension = true;
+			return drop_owned_target((DropOwnedStmt *) parsetree);
 		default:
 			break;
 	}
@@ -415,13 +543,24 @@ database_needed_alone(Node *parsetree, bool isTopLevel)
 static void
 gw_utility_hook(GW_UTILITY_PARAMS)
 {
-	stop_database(database_needed_alone(pstmt->utilityStmt,
-										context == PROCESS_UTILITY_TOPLEVEL));
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		drops_extension;
+	Oid			adopting = InvalidOid;
+	Oid			dboid;
+
+	dboid = database_needed_alone(parsetree, context == PROCESS_UTILITY_TOPLEVEL,
+								  &drops_extension);
+	stop_database(dboid, drops_extension);
+	if (IsA(parsetree, CreateExtensionStmt))
+		adopting = gw_adopt_prepare((CreateExtensionStmt *) parsetree);
 
 	if (prev_utility_hook)
 		prev_utility_hook(GW_UTILITY_ARGS);
 	else
 		standard_ProcessUtility(GW_UTILITY_ARGS);
+
+	if (OidIsValid(adopting))
+		gw_adopt_finish(adopting);
 }
 
 /* gw_install_utility_hook is called from _PG_init while preloading. */

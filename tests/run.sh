@@ -175,7 +175,9 @@ run_pass() {
 		return
 	fi
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}"/graphile_worker_test.XXXXXX)
-	cp -a "$ROOT/Makefile" "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" "$WORK/"
+	cp -a "$ROOT/Makefile" "$ROOT/sql" "$ROOT/expected" "$ROOT/tests" \
+		"$ROOT/extension" "$ROOT/graphile_worker.control" "$ROOT/META.json" \
+		"$ROOT/README.md" "$ROOT/LICENSE" "$WORK/"
 	own "$WORK"
 	mark=$WORK/.suite_start
 	for s in $suites; do

@@ -19,94 +19,60 @@
 #   e) none of this changes the schema's shape;
 #   f) with the same crontab entry in our crontab and in a Node worker's
 #      crontab file, a minute both race for is fired once, and the job
-#      has the payload Node gives cron jobs.
+#      has the payload Node gives cron jobs;
+#   g) a Node worker connected as a role that is not a superuser, with
+#      every right on the schema's tables but no row-level security policy,
+#      fails ("new row violates row-level security policy for table
+#      _private_tasks") and runs nothing (graphile-worker --once still exits
+#      0); after graphile_worker.grant_worker(role) it works,
+#      and b) to f) run their Node processes as such a role (node_worker);
+#      after revoke_worker it fails again.
 # Skipped when node/npm are missing or the registry cannot be reached.
 use strict;
 use warnings;
 
-use File::Copy;
 use IPC::Run;
-use File::Path qw(make_path);
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use GwTest;
 
-my $interop = "$ENV{GW_SOURCE_DIR}/tests/interop";
-
-# --- Install graphile-worker 0.18.0 into a scratch folder ----------------
-my $scratch = PostgreSQL::Test::Utils::tempdir('node');
-my %npm_env = (
-	npm_config_update_notifier => 'false',
-	npm_config_fund            => 'false',
-	npm_config_audit           => 'false',
-	npm_config_fetch_retries   => '1',
-	npm_config_fetch_timeout   => '15000',);
-
-my $r = run_cmd([ 'node', '--version' ]);
-plan skip_all => 'node is not installed: ' . ($r->{error} // $r->{stderr})
-  unless defined $r->{rc} && $r->{rc} == 0;
-my $node_version = $r->{stdout};
-chomp $node_version;
-
-$r = run_cmd([ 'npm', 'init', '-y' ], cwd => $scratch, env => \%npm_env);
-plan skip_all => 'npm is not usable: ' . ($r->{error} // $r->{stderr})
-  unless defined $r->{rc} && $r->{rc} == 0;
-
-$r = run_cmd(
-	[ 'npm', 'install', '--no-audit', '--no-fund', 'graphile-worker@0.18.0' ],
-	cwd     => $scratch,
-	env     => \%npm_env,
-	timeout => 45);
-unless (defined $r->{rc} && $r->{rc} == 0)
-{
-	my $why =
-	    $r->{timed_out} ? 'npm install timed out after 45 s'
-	  : defined $r->{rc} ? "npm install exited $r->{rc}: " . join(
-		' | ',
-		grep { defined }
-		  (grep { /\S/ && !/^npm (warn|notice)/ } split /\n/, $r->{stderr})
-		  [ 0 .. 2 ])
-	  : "npm install could not run: $r->{error}";
-	plan skip_all => "npm registry unreachable: $why";
-}
-diag("node $node_version; graphile-worker installed in $scratch");
-
-my $gw_bin = "$scratch/node_modules/.bin/graphile-worker";
-my ($installed) =
-  slurp_file("$scratch/node_modules/graphile-worker/package.json") =~
-  /"version"\s*:\s*"([^"]+)"/;
-is($installed, '0.18.0', 'graphile-worker 0.18.0 is installed');
-
-# The task folder and the addJob script live next to node_modules, where
-# Node resolves 'graphile-worker' from and where the CLI looks for tasks/.
-make_path("$scratch/tasks");
-copy("$interop/tasks/js_task.cjs", "$scratch/tasks/js_task.cjs")
-  or die "copy js_task.cjs: $!";
-copy("$interop/add_job.mjs", "$scratch/add_job.mjs")
-  or die "copy add_job.mjs: $!";
+# --- graphile-worker 0.18.0 in a scratch folder (skips when unavailable) --
+my $scratch = install_node_package();
+my $gw_bin  = "$scratch/node_modules/.bin/graphile-worker";
+my $r;
 
 # --- The cluster ----------------------------------------------------------
 my $node = start_node('interop');
 create_db($node, 'nodeonly', extension => 0);
 create_db($node, 'ext',      tasks     => 0);
 
+
 # Node connects through the PG* variables (node-postgres takes a socket
-# directory as PGHOST), as the cluster's superuser, the OS user.
-sub node_run
+# directory as PGHOST), as the cluster's superuser (the OS user) in
+# nodeonly, where it creates the schema, and as the role node_worker
+# elsewhere (node_run_as runs it as any role).
+sub node_run_as
 {
-	my ($db, @cmd) = @_;
+	my ($role, $db, @cmd) = @_;
 	return run_cmd(
 		\@cmd,
 		cwd => $scratch,
 		env => {
 			%{ pg_env($node, $db) },
+			PGUSER                => $role,
 			DATABASE_URL          => undef,
 			GRAPHILE_WORKER_SCHEMA => undef,
 			NODE_NO_WARNINGS      => '1',
 		},
 		timeout => 30);
+}
+
+sub node_run
+{
+	my ($db, @cmd) = @_;
+	return node_run_as($db eq 'nodeonly' ? superuser_name() : 'node_worker', $db, @cmd);
 }
 
 my $ledger_ids = q{
@@ -129,6 +95,20 @@ cmp_ok(scalar(() = $node_shape =~ /\n/g), '>', 50,
 	'describe_schema prints a full description');
 is($ext_shape, $node_shape,
 	'CREATE EXTENSION and Node migrations give the same schema description');
+
+# --- g) a Node worker as a role that is not a superuser -------------------
+# node_plain has every right on the tables, but no policy lets it see or
+# write a row; node_worker gets grant_worker.
+$node->safe_psql('ext', q{
+CREATE ROLE node_plain LOGIN;
+CREATE ROLE node_worker LOGIN;
+GRANT USAGE ON SCHEMA graphile_worker TO node_plain;
+GRANT ALL ON ALL TABLES IN SCHEMA graphile_worker TO node_plain;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA graphile_worker TO node_plain;
+GRANT ALL ON ALL FUNCTIONS IN SCHEMA graphile_worker TO node_plain;
+SELECT graphile_worker.grant_worker('node_worker');
+});
+$ext_shape = describe_schema($node, 'ext');
 
 # --- b) Node sees the extension's schema as migrated ----------------------
 my $ledger = q{SELECT id, ts, breaking FROM graphile_worker.migrations
@@ -168,7 +148,8 @@ is( $node->safe_psql(
 
 # --- d) A Node worker runs the jobs our add_job added ---------------------
 $node->safe_psql('ext',
-	'CREATE TABLE node_results (n int, job_id bigint, task text, queue text, attempts int)');
+	'CREATE TABLE node_results (n int, job_id bigint, task text, queue text, attempts int);'
+	  . 'GRANT INSERT ON node_results TO node_plain, node_worker');
 my $id42 = $node->safe_psql('ext',
 	q{SELECT id FROM graphile_worker.add_job('js_task', '{"n": 42}')});
 my $id43 = $node->safe_psql('ext',
@@ -186,8 +167,20 @@ my $others_before = $node->safe_psql('ext', $others);
 my @others_rows = split /\n/, $others_before;
 is(scalar @others_rows, 2, 'ext: two jobs for tasks Node does not know');
 
+# g) without a policy, a Node worker with every grant cannot even
+# register its tasks, and changes nothing
+my $all_jobs = q{SELECT j.*, p.payload FROM graphile_worker.jobs AS j
+  JOIN graphile_worker._private_jobs AS p USING (id) ORDER BY id};
+my $jobs_before = $node->safe_psql('ext', $all_jobs);
+$r = node_run_as('node_plain', 'ext', $gw_bin, '--once');
+like($r->{stdout} . $r->{stderr},
+	qr/new row violates row-level security policy for table "_private_tasks"/,
+	'g) with the row-level security error of the issue');
+is($node->safe_psql('ext', $all_jobs), $jobs_before, 'g) and changes no job');
+is($node->safe_psql('ext', 'SELECT count(*) FROM node_results'), '0', 'g) and runs none');
+
 $r = node_run('ext', $gw_bin, '--once');
-is($r->{rc}, 0, 'ext: graphile-worker --once exits 0');
+is($r->{rc}, 0, 'ext: graphile-worker --once (as node_worker, after grant_worker) exits 0');
 is( $node->safe_psql(
 		'ext', 'SELECT n, job_id, task, queue, attempts FROM node_results ORDER BY n'),
 	"42|$id42|js_task||1\n43|$id43|js_task|qsql|1",
@@ -232,6 +225,7 @@ my $worker = IPC::Run::start(
 		chdir $scratch;
 		my $env = pg_env($node, 'ext');
 		$ENV{$_} = $env->{$_} for keys %$env;
+		$ENV{PGUSER} = 'node_worker';
 		delete $ENV{DATABASE_URL};
 		delete $ENV{GRAPHILE_WORKER_SCHEMA};
 		$ENV{NODE_NO_WARNINGS} = '1';
@@ -279,6 +273,16 @@ diag('the minute was fired by '
 SELECT CASE WHEN p.payload::text LIKE '{"from":"crontab"%' THEN 'Node' ELSE 'our supervisor' END
   FROM graphile_worker._private_jobs p JOIN graphile_worker._private_tasks t ON t.id = p.task_id
  WHERE t.identifier = 'cron_shared' AND p.run_at = '$minute'~)));
+
+# g) revoke_worker takes it away again
+$node->safe_psql('ext', q{SELECT graphile_worker.revoke_worker('node_worker');
+SELECT graphile_worker.add_job('js_task', '{"n": 44}');});
+$r = node_run('ext', $gw_bin, '--once');
+isnt($r->{rc}, 0, 'g) after revoke_worker, graphile-worker --once as node_worker fails');
+like($r->{stdout} . $r->{stderr}, qr/permission denied for table (migrations|_private_tasks)/,
+	'g) with a permission error');
+is($node->safe_psql('ext', q{SELECT count(*) FROM node_results WHERE n = 44}), '0',
+	'g) and runs nothing');
 
 $node->stop;
 done_testing();

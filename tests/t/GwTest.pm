@@ -30,6 +30,16 @@
 #   describe_schema($node, $db)
 #                            the output of tests/sql/describe_schema.sql
 #                            (psql -XAtq) in $db
+#   describe_extension($node, $db)
+#                            the output of tests/sql/describe_extension.sql
+#                            in $db: every catalog fact of the extension
+#   install_node_package()   installs graphile-worker 0.18.0 from the npm
+#                            registry into a scratch folder, with the task
+#                            folder (tasks/js_task.cjs) and add_job.mjs of
+#                            tests/interop next to node_modules, and returns
+#                            the folder (one is() test: the version); skips
+#                            the whole script when node or npm is missing
+#                            or the registry cannot be reached
 #   run_cmd(\@cmd, %opt)     run a program (env => {..}, cwd => dir,
 #                            stdin => text, timeout => seconds, default
 #                            60); returns a hash ref { rc, stdout, stderr,
@@ -70,6 +80,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Copy ();
+use File::Path ();
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -77,7 +89,7 @@ use Test::More ();
 use Time::HiRes ();
 
 our @EXPORT = qw(start_node create_db report_deaths_on_die superuser_name
-  pg_env describe_schema run_cmd poll_value poll_is stays_is session_poll
+  pg_env describe_schema describe_extension install_node_package run_cmd poll_value poll_is stays_is session_poll
   wait_log count_lines job_workers_sql processes_sql run_case);
 
 # start_node($name, conf => $lines, init => \%init_options)
@@ -149,6 +161,68 @@ sub describe_schema
 	my ($node, $db) = @_;
 	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_schema.sql");
 	return $node->safe_psql($db, $sql);
+}
+
+sub describe_extension
+{
+	my ($node, $db) = @_;
+	my $sql = slurp_file("$ENV{GW_SOURCE_DIR}/tests/sql/describe_extension.sql");
+	return $node->safe_psql($db, $sql);
+}
+
+sub install_node_package
+{
+	my $scratch = PostgreSQL::Test::Utils::tempdir('node');
+	my %npm_env = (
+		npm_config_update_notifier => 'false',
+		npm_config_fund            => 'false',
+		npm_config_audit           => 'false',
+		npm_config_fetch_retries   => '1',
+		npm_config_fetch_timeout   => '15000',);
+
+	my $r = run_cmd([ 'node', '--version' ]);
+	Test::More::plan(skip_all => 'node is not installed: ' . ($r->{error} // $r->{stderr}))
+	  unless defined $r->{rc} && $r->{rc} == 0;
+	my $node_version = $r->{stdout};
+	chomp $node_version;
+
+	$r = run_cmd([ 'npm', 'init', '-y' ], cwd => $scratch, env => \%npm_env);
+	Test::More::plan(skip_all => 'npm is not usable: ' . ($r->{error} // $r->{stderr}))
+	  unless defined $r->{rc} && $r->{rc} == 0;
+
+	$r = run_cmd(
+		[ 'npm', 'install', '--no-audit', '--no-fund', 'graphile-worker@0.18.0' ],
+		cwd     => $scratch,
+		env     => \%npm_env,
+		timeout => 45);
+	unless (defined $r->{rc} && $r->{rc} == 0)
+	{
+		my $why =
+		    $r->{timed_out} ? 'npm install timed out after 45 s'
+		  : defined $r->{rc} ? "npm install exited $r->{rc}: " . join(
+			' | ',
+			grep { defined }
+			  (grep { /\S/ && !/^npm (warn|notice)/ } split /\n/, $r->{stderr})
+			  [ 0 .. 2 ])
+		  : "npm install could not run: $r->{error}";
+		Test::More::plan(skip_all => "npm registry unreachable: $why");
+	}
+	Test::More::diag("node $node_version; graphile-worker installed in $scratch");
+
+	my ($installed) =
+	  slurp_file("$scratch/node_modules/graphile-worker/package.json") =~
+	  /"version"\s*:\s*"([^"]+)"/;
+	Test::More::is($installed, '0.18.0', 'graphile-worker 0.18.0 is installed');
+
+	# The task folder and the addJob script live next to node_modules, where
+	# Node resolves 'graphile-worker' from and where the CLI looks for tasks/.
+	my $interop = "$ENV{GW_SOURCE_DIR}/tests/interop";
+	File::Path::make_path("$scratch/tasks");
+	File::Copy::copy("$interop/tasks/js_task.cjs", "$scratch/tasks/js_task.cjs")
+	  or die "copy js_task.cjs: $!";
+	File::Copy::copy("$interop/add_job.mjs", "$scratch/add_job.mjs")
+	  or die "copy add_job.mjs: $!";
+	return $scratch;
 }
 
 sub run_cmd
