@@ -18,7 +18,8 @@
  *	   workers, and of other servers, never match.
  *	   The live set is read after the locks: a worker registers in shared
  *	   memory before it claims, so every lock seen belongs to a process that
- *	   is either in the live set or gone.
+ *	   is either in the live set or gone.  Each released job gets a
+ *	   "worker_died" history row (unless graphile_worker.history is off).
  *  2. Heartbeats: a row per live job worker of this database is upserted
  *	   into _private_workers; our rows naming no live process are deleted.
  *  3. Node's rule: jobs and queues locked more than 4 hours ago by anyone
@@ -33,6 +34,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -40,6 +42,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -54,9 +57,17 @@ static const char *const candidates_sql =
 "SELECT job_queues.locked_by FROM graphile_worker._private_job_queues AS job_queues"
 " WHERE job_queues.locked_by OPERATOR(pg_catalog.~~) $1::pg_catalog.text";
 
-/* $1 dead worker ids */
-static const char *const release_dead_sql =
-"WITH j AS ("
+/*
+ * $1 dead worker ids.  %s is record_died_sql in a database that has the
+ * history table (0.2.0), else nothing.
+ */
+static const char *const release_dead_sql_format =
+"WITH old AS ("
+"  SELECT jobs.id, jobs.locked_at, jobs.locked_by"
+"    FROM graphile_worker._private_jobs AS jobs"
+"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
+"     FOR UPDATE"
+"), j AS ("
 "  UPDATE graphile_worker._private_jobs AS jobs"
 "     SET last_error = 'worker ' OPERATOR(pg_catalog.||) jobs.locked_by"
 "                      OPERATOR(pg_catalog.||) ' died while running this job',"
@@ -64,14 +75,36 @@ static const char *const release_dead_sql =
 "                  (pg_catalog.exp(LEAST(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)"
 "                   OPERATOR(pg_catalog.*) '1 second'::pg_catalog.interval),"
 "         locked_by = NULL, locked_at = NULL"
-"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
-"  RETURNING jobs.id"
+"    FROM old"
+"   WHERE jobs.id OPERATOR(pg_catalog.=) old.id"
+"  RETURNING jobs.id, jobs.task_id, jobs.job_queue_id, jobs.key, jobs.payload,"
+"            jobs.attempts, jobs.last_error, old.locked_at, old.locked_by"
 "), q AS ("
 "  UPDATE graphile_worker._private_job_queues AS job_queues"
 "     SET locked_by = NULL, locked_at = NULL"
 "   WHERE job_queues.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
-")"
+")%s "
 "SELECT pg_catalog.count(*) FROM j";
+
+/*
+ * The history rows of the released jobs ("worker_died"), when $2 (history
+ * is not off); with their payloads when $3.
+ */
+static const char *const record_died_sql =
+", h AS ("
+"  INSERT INTO graphile_worker._private_job_history"
+"    (job_id, task_identifier, queue_name, key, payload, attempt, outcome,"
+"     error, started_at, finished_at, worker_id)"
+"  SELECT j.id, tasks.identifier, job_queues.queue_name, j.key,"
+"         CASE WHEN $3::pg_catalog.bool THEN j.payload END, j.attempts, 'worker_died',"
+"         j.last_error, j.locked_at, pg_catalog.now(), j.locked_by"
+"    FROM j"
+"    JOIN graphile_worker._private_tasks AS tasks"
+"      ON tasks.id OPERATOR(pg_catalog.=) j.task_id"
+"    LEFT JOIN graphile_worker._private_job_queues AS job_queues"
+"      ON job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
+"   WHERE $2::pg_catalog.bool"
+")";
 
 /*
  * $1 live worker ids of this database, $2 their start times, $3 their
@@ -137,6 +170,7 @@ static const char *const rust_stale_sql =
 
 static SPIPlanPtr candidates_plan, release_dead_plan, heartbeat_plan,
 			node_stale_plan, rust_stale_plan;
+static bool release_dead_plan_records = false;
 
 static Datum
 text_array(Datum *elems, int n)
@@ -206,9 +240,11 @@ static int64
 release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live)
 {
 	Oid			t1[1] = {TEXTOID};
-	Oid			ta[1] = {TEXTARRAYOID};
+	Oid			argtypes[3] = {TEXTARRAYOID, BOOLOID, BOOLOID};
+	Datum		args[3];
 	Datum		arg;
 	Datum	   *dead;
+	bool		records;
 	int			ndead = 0;
 	int			ncand;
 	bool		isnull;
@@ -236,9 +272,23 @@ release_our_dead(const char *pattern, uint64 system_id, Oid dboid, LiveSet *live
 	if (ndead == 0)
 		return 0;
 
-	arg = text_array(dead, ndead);
-	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan, release_dead_sql, 1, ta),
-						 &arg, NULL, false, 0) != SPI_OK_SELECT)
+	/* a database still at 0.1.0 has no history table */
+	records = OidIsValid(get_relname_relid("_private_job_history",
+										   get_namespace_oid(GW_SCHEMA, false)));
+	if (release_dead_plan != NULL && records != release_dead_plan_records)
+	{
+		SPI_freeplan(release_dead_plan);
+		release_dead_plan = NULL;
+	}
+	release_dead_plan_records = records;
+	args[0] = text_array(dead, ndead);
+	args[1] = BoolGetDatum(gw_history != GW_HISTORY_OFF);
+	args[2] = BoolGetDatum(gw_history_payloads);
+	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan,
+										 psprintf(release_dead_sql_format,
+												  records ? record_died_sql : ""),
+										 records ? 3 : 1, argtypes),
+						 args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not release the jobs of dead workers");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

@@ -15,7 +15,9 @@
  *	  - it sweeps (recovery.c) when it starts, right after a worker dies, a
  *		second after starting workers, and every sweep_interval;
  *	  - it fires the crontab's entries at each minute, after back-filling
- *		when it starts (cron_fire.c).
+ *		when it starts (cron_fire.c);
+ *	  - it keeps the job history partitions, warns about unhandled tasks
+ *		and runs the periodic cleanup (maintenance.c).
  *
  * When the supervisor exits, for whatever reason short of a crash, it asks
  * its workers to stop after their current job.
@@ -333,6 +335,7 @@ gw_supervisor_main(Datum arg)
 		TimestampTz next;
 		TimestampTz next_timer;
 		TimestampTz cron_next;
+		TimestampTz maintenance_next;
 		int			ndue;
 		bool		overflowed;
 		long		wait_ms;
@@ -364,6 +367,8 @@ gw_supervisor_main(Datum arg)
 		next = Min(next, next_sweep);
 		cron_next = gw_cron_ticker(now);	/* not inside Min(): a macro */
 		next = Min(next, cron_next);
+		maintenance_next = gw_maintenance(now);
+		next = Min(next, maintenance_next);
 
 		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
 		if (overflowed)
