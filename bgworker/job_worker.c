@@ -282,6 +282,9 @@ run_segment(GwJob **jobs, int n)
 			if (jobs[i]->finalized)
 				continue;
 			jobs[i]->error = NULL;
+			jobs[i]->result = (Datum) 0;
+			jobs[i]->failure = GW_OUTCOME_NONE;
+			jobs[i]->sqlerrcode = 0;
 			if (jobs[i]->outcome != GW_JOB_STOPPED)
 				jobs[i]->outcome = GW_JOB_PENDING;
 			run_alone(jobs[i]);

@@ -9,6 +9,12 @@
  * Nothing here touches the objects Graphile Worker's Node and Rust ports
  * know (the _private_* tables, the jobs view, job_spec, migrations) beyond
  * what they accept.
+ *
+ * 0.2.0 brings: SECURITY INVOKER add_job/add_jobs/remove_job that hide what
+ * the caller may not read; a per-key lock no SQL function can take; the
+ * control functions (pausing, cancel_job, crontab entries); visibility
+ * (job_history, task_stats, queue_stats, unhandled_tasks, metrics(),
+ * wait_for_job, cleanup, grant_monitor), the last section.
  */
 
 \echo Use "ALTER EXTENSION graphile_worker UPDATE TO '0.2.0'" to load this file. \quit
@@ -1246,8 +1252,8 @@ AS 'MODULE_PATHNAME', 'gw_sql_job_finished_at_commit';
 /*
  * cleanup(tasks, queues, permanently_failed_older_than): Node's --cleanup.
  * DELETE_PERMAFAILED_JOBS when permanently_failed_older_than is given
- * (permanently failed, unlocked jobs last changed or due before now() minus
- * it), then GC_TASK_IDENTIFIERS (tasks no job uses, but paused ones) and
+ * (permanently failed, unlocked jobs that last failed or changed that long
+ * ago; '0' for all, as Node), then GC_TASK_IDENTIFIERS (tasks no job uses, but paused ones) and
  * GC_JOB_QUEUES (unlocked queues no job uses).  Tasks and queues are
  * collected under a lock of _private_jobs that waits for transactions
  * adding or running jobs (at most lock_timeout, 200 ms), so that no job can
@@ -1270,8 +1276,12 @@ begin
     delete from graphile_worker._private_jobs as jobs
      where jobs.attempts operator(pg_catalog.>=) jobs.max_attempts
        and jobs.locked_at is null
-       and greatest(jobs.updated_at, jobs.run_at) operator(pg_catalog.<)
-           (pg_catalog.now() operator(pg_catalog.-) permanently_failed_older_than);
+       -- when it last failed: its run_at is that plus the backoff
+       and greatest(jobs.updated_at,
+                    jobs.run_at operator(pg_catalog.-)
+                    (pg_catalog.exp(least(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)
+                     operator(pg_catalog.*) '1 second'::pg_catalog.interval))
+           operator(pg_catalog.<=) (pg_catalog.now() operator(pg_catalog.-) permanently_failed_older_than);
     get diagnostics deleted_jobs = row_count;
   end if;
   if not coalesce(tasks, false) and not coalesce(queues, false) then
