@@ -1038,34 +1038,31 @@ AS 'MODULE_PATHNAME', 'gw_sql_stats_reset';
 
 /*
  * Jobs by state, per task (queue_name NULL) and per named queue
- * (task_identifier NULL), from the table: one scan of _private_jobs,
- * aggregated by (task_id, job_queue_id) first.
+ * (task_identifier NULL), from the table: one scan of _private_jobs, each
+ * row given its state by one CASE and counted by (task_id, job_queue_id,
+ * state) first.
  */
 CREATE VIEW graphile_worker.queue_stats AS
 	WITH per AS (
 		SELECT j.task_id, j.job_queue_id,
-			pg_catalog.count(*) FILTER (WHERE j.is_available
-				AND j.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()) AS queued,
-			pg_catalog.count(*) FILTER (WHERE j.is_available
-				AND j.run_at OPERATOR(pg_catalog.>) pg_catalog.now()
-				AND j.attempts OPERATOR(pg_catalog.=) 0) AS scheduled,
-			pg_catalog.count(*) FILTER (WHERE j.locked_at IS NOT NULL) AS running,
-			pg_catalog.count(*) FILTER (WHERE j.is_available
-				AND j.run_at OPERATOR(pg_catalog.>) pg_catalog.now()
-				AND j.attempts OPERATOR(pg_catalog.>) 0) AS retry_waiting,
-			pg_catalog.count(*) FILTER (WHERE j.locked_at IS NULL
-				AND j.attempts OPERATOR(pg_catalog.>=) j.max_attempts) AS permanently_failed,
-			pg_catalog.min(j.run_at) FILTER (WHERE j.is_available
-				AND j.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()) AS oldest_due
+			CASE WHEN j.locked_at IS NOT NULL THEN 3	-- running
+				WHEN j.attempts OPERATOR(pg_catalog.>=) j.max_attempts THEN 5	-- permanently failed
+				WHEN j.run_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN 1	-- queued
+				WHEN j.attempts OPERATOR(pg_catalog.=) 0 THEN 2	-- scheduled
+				ELSE 4	-- retry-waiting
+			END AS state,
+			pg_catalog.count(*) AS n,
+			pg_catalog.min(j.run_at) AS oldest
 		FROM graphile_worker._private_jobs AS j
-		GROUP BY j.task_id, j.job_queue_id)
+		GROUP BY 1, 2, 3)
 	SELECT t.identifier AS task_identifier, q.queue_name,
-		pg_catalog.sum(per.queued)::bigint AS queued,
-		pg_catalog.sum(per.scheduled)::bigint AS scheduled,
-		pg_catalog.sum(per.running)::bigint AS running,
-		pg_catalog.sum(per.retry_waiting)::bigint AS retry_waiting,
-		pg_catalog.sum(per.permanently_failed)::bigint AS permanently_failed,
-		pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(per.oldest_due) AS oldest_due_age
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 1), 0)::bigint AS queued,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 2), 0)::bigint AS scheduled,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 3), 0)::bigint AS running,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 4), 0)::bigint AS retry_waiting,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 5), 0)::bigint AS permanently_failed,
+		pg_catalog.now() OPERATOR(pg_catalog.-)
+			pg_catalog.min(per.oldest) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 1) AS oldest_due_age
 	FROM per
 		JOIN graphile_worker._private_tasks AS t ON t.id OPERATOR(pg_catalog.=) per.task_id
 		LEFT JOIN graphile_worker._private_job_queues AS q
