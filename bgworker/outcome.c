@@ -7,7 +7,9 @@
  *		graphile_worker._private_job_history (graphile_worker.history =
  *		failures or all; and, whatever the setting, for a job that will not
  *		run again and that a session waits for in wait_for_job, which reads
- *		the handler's result there), one INSERT for the whole transaction;
+ *		the handler's result there), one INSERT for the whole transaction,
+ *		in a subtransaction: should it fail, the outcomes commit without
+ *		their rows (and a WARNING);
  *	  - after the commit: the statistics in shared memory and the waiters of
  *		wait_for_job (stats.c), and the failure log
  *		(graphile_worker.log_failures).
@@ -23,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -30,6 +33,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "graphile_worker.h"
@@ -163,6 +167,9 @@ gw_outcome_write_history(GwJob **jobs, int n, const char *worker_id)
 	Datum		args[HISTORY_NARGS];
 	int			m = 0;
 	Oid			nsp;
+	MemoryContext cxt;
+	ResourceOwner owner;
+	volatile int nrows;
 
 	if (gw_history == GW_HISTORY_OFF && !gw_any_waiters())
 		return;
@@ -201,6 +208,7 @@ gw_outcome_write_history(GwJob **jobs, int n, const char *worker_id)
 	}
 	if (m == 0)
 		return;
+	nrows = m;
 	nsp = get_namespace_oid(GW_SCHEMA, true);
 	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("_private_job_history", nsp)))
 		return;					/* still at 0.1.0 */
@@ -208,10 +216,39 @@ gw_outcome_write_history(GwJob **jobs, int n, const char *worker_id)
 	for (int c = 0; c < HISTORY_NARGS - 1; c++)
 		args[c] = array_of(cols[c], nulls[c], m, elemtypes[c]);
 	args[HISTORY_NARGS - 1] = CStringGetTextDatum(worker_id);
-	if (SPI_execute_plan(gw_prepare_once(&insert_history_plan, insert_history_sql,
-										 HISTORY_NARGS, types),
-						 args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record the history of %d jobs", m);
+
+	/*
+	 * In a subtransaction: should the insert fail (a damaged history table),
+	 * the jobs' outcomes still commit, without their history rows.
+	 */
+	cxt = CurrentMemoryContext;
+	owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(gw_prepare_once(&insert_history_plan, insert_history_sql,
+											 HISTORY_NARGS, types),
+							 args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert the history rows");
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errmsg("graphile_worker could not record the history of %d jobs: %s",
+						nrows, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 }
 
 /*

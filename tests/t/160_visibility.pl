@@ -20,6 +20,8 @@
 #      reloaded; today's rows stay.
 #   e. a task with due jobs and no handler (a camelCase name whose function
 #      was created unquoted) gets one WARNING with the hint in the log.
+#   f. a history row that cannot be written (a CHECK constraint refuses
+#      it) leaves the job's completion be: no row, a WARNING.
 use strict;
 use warnings;
 
@@ -170,6 +172,26 @@ SELECT graphile_worker.add_job('sendEmail');
 	$node->restart;
 	ok(wait_log($node, qr/WARNING:  graphile_worker: 1 due jobs of task "sendEmail" have no handler in database "vis"\n.*HINT:  graphile_worker_tasks.sendemail\(payload json\) differs only in case/,
 		$log_offset), 'e: one WARNING with the hint');
+});
+
+run_case('f', sub {
+	# a history insert that fails costs the jobs nothing but their rows
+	my $log_offset = -s $node->logfile;
+	$node->safe_psql($db, q{
+ALTER TABLE graphile_worker._private_job_history
+  ADD CONSTRAINT no_nines CHECK (key IS DISTINCT FROM 'nine');
+});
+	my $id = $node->safe_psql($db,
+		q{SELECT id FROM graphile_worker.add_job('ok', '{"n": 9}', job_key => 'nine')});
+	poll_is($node, $db, "SELECT count(*) FROM graphile_worker.jobs WHERE id = $id", '0',
+		'f: a job whose history row cannot be written completes');
+	is($node->safe_psql($db, "SELECT count(*) FROM graphile_worker.job_history WHERE job_id = $id"),
+		'0', 'f: without its row');
+	ok(wait_log($node, qr/WARNING:  graphile_worker could not record the history of 1 jobs: .*no_nines/,
+		$log_offset), 'f: and a WARNING says so');
+	$node->safe_psql($db, q{
+ALTER TABLE graphile_worker._private_job_history DROP CONSTRAINT no_nines;
+});
 });
 
 done_testing();
