@@ -1021,6 +1021,7 @@ CREATE FUNCTION graphile_worker._task_stats(
 	OUT bucket_count bigint[], OUT stats_reset timestamp with time zone)
 RETURNS SETOF record
 LANGUAGE C
+PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gw_sql_task_stats';
 
@@ -1075,6 +1076,7 @@ CREATE FUNCTION graphile_worker._task_schemas()
 RETURNS name[]
 LANGUAGE C
 STABLE
+PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'gw_sql_task_schemas';
 
@@ -1136,12 +1138,15 @@ CREATE VIEW graphile_worker.unhandled_tasks AS
 /*
  * metrics(): the statistics of this database as OpenMetrics text (also
  * read by Prometheus as its text format): jobs by outcome, queue depth by
- * state, the age of the oldest due job, and the run time histogram.
+ * state, the age of the oldest due job, and the run time histogram.  The
+ * functions it calls are parallel restricted or safe, so that the scan of
+ * queue_stats may run in parallel workers.
  */
 CREATE FUNCTION graphile_worker._metric_label(value text)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
+PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(value, E'\\', E'\\\\'),
@@ -1152,6 +1157,7 @@ CREATE FUNCTION graphile_worker.metrics()
 RETURNS text
 LANGUAGE sql
 STABLE
+PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
   WITH db AS (
