@@ -22,6 +22,9 @@
 #      was created unquoted) gets one WARNING with the hint in the log.
 #   f. a history row that cannot be written (a CHECK constraint refuses
 #      it) leaves the job's completion be: no row, a WARNING.
+#   g. cleanup_interval: the supervisor runs cleanup(), with
+#      cleanup_permanently_failed_after = 0 deleting the permanently failed
+#      jobs, then the tasks no job uses.
 use strict;
 use warnings;
 
@@ -192,6 +195,19 @@ ALTER TABLE graphile_worker._private_job_history
 	$node->safe_psql($db, q{
 ALTER TABLE graphile_worker._private_job_history DROP CONSTRAINT no_nines;
 });
+});
+
+run_case('g', sub {
+	$node->safe_psql($db, q{
+ALTER SYSTEM SET graphile_worker.cleanup_interval = '1s';
+ALTER SYSTEM SET graphile_worker.cleanup_permanently_failed_after = 0;
+SELECT pg_reload_conf();
+});
+	poll_is($node, $db,
+		q{SELECT string_agg(identifier, ',' ORDER BY identifier) FROM graphile_worker._private_tasks},
+		'sendEmail', 'g: the periodic cleanup deletes the permanently failed jobs and the unused tasks');
+	is($node->safe_psql($db, q{SELECT count(*) FROM graphile_worker.jobs}), '1',
+		'g: the queued job stays');
 });
 
 done_testing();
