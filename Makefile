@@ -38,13 +38,18 @@ OBJS = \
 	extension/add_job.o \
 	extension/crontab.o \
 	extension/cron_fire.o \
+	extension/stats.o \
+	extension/wait_job.o \
+	extension/monitor.o \
 	bgworker/launcher.o \
 	bgworker/supervisor.o \
 	bgworker/recovery.o \
 	bgworker/cron_ticker.o \
+	bgworker/maintenance.o \
 	bgworker/job_worker.o \
 	bgworker/job_runner.o \
 	bgworker/claim.o \
+	bgworker/outcome.o \
 	bgworker/handler.o
 
 DATA = extension/graphile_worker--0.1.0.sql \

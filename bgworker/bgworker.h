@@ -4,7 +4,7 @@
  *	  The processes of graphile_worker: their entry points (named by
  *	  string when extension/start_worker.c registers them), what a
  *	  supervisor tells a job worker it starts, and the supervisor's
- *	  periodic work (the sweep, the cron ticker).
+ *	  periodic work (the sweep, the cron ticker, the housekeeping).
  *
  *	  Files in bgworker/ call into extension/ and extension/core/, never
  *	  the other way round.
@@ -35,5 +35,8 @@ extern void gw_sweep(Oid dboid);
 
 /* cron_ticker.c */
 extern TimestampTz gw_cron_ticker(TimestampTz now);
+
+/* maintenance.c */
+extern TimestampTz gw_maintenance(TimestampTz now);
 
 #endif							/* GW_BGWORKER_H */

@@ -13,7 +13,8 @@
  *
  * When several overloads match in that schema, (payload, job) is preferred
  * to (payload), and json to jsonb.  Only plain functions (not procedures,
- * not set-returning) qualify; the return value is ignored.  The language
+ * not set-returning) qualify; a json or jsonb result is kept for the
+ * job's history row (job_runner.c, outcome.c), any other is ignored.  The language
  * does not matter: SQL, PL/pgSQL and C handlers are called the same way.
  *
  * A handler function may carry its own job timeout, overriding
@@ -64,6 +65,7 @@ struct GwHandler
 	bool		takes_jsonb;
 	bool		takes_job;
 	int			timeout_ms;		/* its SET graphile_worker.job_timeout, or -1 */
+	Oid			result_type;	/* what it returns */
 	bool		flinfo_ready;	/* flinfo is set up (on its first call) */
 	FmgrInfo	flinfo;
 };
@@ -89,7 +91,8 @@ static const char *const find_handlers_sql =
 "       p.proargtypes[0] OPERATOR(pg_catalog.=) 'pg_catalog.jsonb'::pg_catalog.regtype,"
 "       p.pronargs OPERATOR(pg_catalog.=) 2,"
 "       (SELECT pg_catalog.substr(c, 29) FROM pg_catalog.unnest(p.proconfig) AS c"
-"         WHERE c OPERATOR(pg_catalog.~~) 'graphile_worker.job_timeout=%' LIMIT 1)"
+"         WHERE c OPERATOR(pg_catalog.~~) 'graphile_worker.job_timeout=%' LIMIT 1),"
+"       p.prorettype"
 "  FROM pg_catalog.pg_proc p"
 "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace"
 " WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])"
@@ -224,6 +227,7 @@ rebuild_handlers(void)
 		h->takes_jsonb = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		h->takes_job = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		h->timeout_ms = -1;
+		h->result_type = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
 		{
 			Datum		t = SPI_getbinval(tup, desc, 6, &isnull);
 
@@ -284,6 +288,13 @@ Oid
 gw_handler_owner(const GwHandler *h)
 {
 	return h->owner;
+}
+
+/* gw_handler_result_type: the type the handler's function returns. */
+Oid
+gw_handler_result_type(const GwHandler *h)
+{
+	return h->result_type;
 }
 
 /* gw_handler_timeout_ms: the handler's own job timeout, or -1. */

@@ -69,6 +69,8 @@
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -452,15 +454,21 @@ end_handler(void)
 /*
  * gw_runner_exit_reason tells the worker's exit callback what became of a
  * job whose handler was running when the worker exited: whether to give it
- * back (*refund) and, if not, its last_error.  Returns NULL when the exit
- * did not come from a cancel of ours.
+ * back (*refund) and, if not, its last_error and the kind of its failure
+ * (*failure).  Returns NULL when the exit did not come from a cancel of
+ * ours.
  */
 const char *
-gw_runner_exit_reason(bool *refund)
+gw_runner_exit_reason(bool *refund, GwOutcome *failure)
 {
 	*refund = false;
+	*failure = GW_OUTCOME_FAILED;
 	if (!grace_expired)
 		return NULL;
+	if (cancel_reason == CANCEL_TIMEOUT)
+		*failure = GW_OUTCOME_TIMED_OUT;
+	else if (cancel_reason == CANCEL_USER || cancel_reason == CANCEL_JOB)
+		*failure = GW_OUTCOME_CANCELLED;
 	switch ((CancelReason) cancel_reason)
 	{
 		case CANCEL_TIMEOUT:
@@ -488,17 +496,24 @@ gw_runner_exit_reason(bool *refund)
 /*
  * failure_of classifies the error that ended a job's subtransaction: the
  * job was stopped (give it back), or failed with the returned last_error,
- * allocated in keep_cxt.
+ * allocated in keep_cxt; *failure says whether it timed out, was cancelled
+ * (pg_cancel_backend, cancel_job) or failed otherwise.
  */
 static char *
-failure_of(ErrorData *edata, MemoryContext keep_cxt, bool *stopped)
+failure_of(ErrorData *edata, MemoryContext keep_cxt, bool *stopped,
+		   GwOutcome *failure)
 {
 	MemoryContext old = MemoryContextSwitchTo(keep_cxt);
 	char	   *message = NULL;
 
 	*stopped = false;
+	*failure = GW_OUTCOME_FAILED;
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 	{
+		if (cancel_reason == CANCEL_TIMEOUT)
+			*failure = GW_OUTCOME_TIMED_OUT;
+		else if (cancel_reason == CANCEL_USER || cancel_reason == CANCEL_JOB)
+			*failure = GW_OUTCOME_CANCELLED;
 		switch ((CancelReason) cancel_reason)
 		{
 			case CANCEL_TIMEOUT:
@@ -527,6 +542,53 @@ failure_of(ErrorData *edata, MemoryContext keep_cxt, bool *stopped)
 }
 
 /*
+ * keep_result keeps the json or jsonb result of job's handler, as jsonb in
+ * keep_cxt, when results are wanted (outcome.c).  A json text that jsonb
+ * refuses (\u0000, a number beyond numeric) keeps no result and fails
+ * nothing: it is converted in a subtransaction of its own.
+ */
+static void
+keep_result(GwHandler *h, Datum result, bool isnull, GwJob *job,
+			MemoryContext keep_cxt)
+{
+	Oid			type = gw_handler_result_type(h);
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (isnull || (type != JSONOID && type != JSONBOID) || !gw_outcome_keeps_results())
+		return;
+	if (type == JSONBOID)
+	{
+		MemoryContextSwitchTo(keep_cxt);
+		job->result = PointerGetDatum(PG_DETOAST_DATUM_COPY(result));
+		MemoryContextSwitchTo(cxt);
+		return;
+	}
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		char	   *json_text = TextDatumGetCString(result);
+		Datum		jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(json_text));
+
+		MemoryContextSwitchTo(keep_cxt);
+		job->result = datumCopy(jsonb, false, -1);
+		MemoryContextSwitchTo(cxt);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		job->result = (Datum) 0;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+}
+
+/*
  * cleanup_session drops what a job may leave in the session whether its
  * subtransaction committed or not: prepared statements and session
  * advisory locks (pg_advisory_lock).
@@ -542,7 +604,9 @@ cleanup_session(void)
  * gw_run_job runs job in a subtransaction of the current transaction (see
  * the file header) and sets job->outcome: GW_JOB_SUCCEEDED (the caller
  * deletes the job in this transaction), GW_JOB_FAILED with job->error in
- * keep_cxt, or GW_JOB_STOPPED.  Work memory is job_cxt, reset before
+ * keep_cxt, or GW_JOB_STOPPED, and what outcome.c records: when the
+ * handler started and ended, the kind and SQLSTATE of a failure, the
+ * handler's json(b) result (in keep_cxt) when results are kept.  Work memory is job_cxt, reset before
  * returning.  The caller is in a transaction, connected to SPI.
  */
 void
@@ -566,6 +630,7 @@ gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt)
 		job->outcome = GW_JOB_STOPPED;
 		return;
 	}
+	job->started_at = GetCurrentTimestamp();
 	/* currval and lastval of another owner's job are not this one's */
 	if (owner != last_owner)
 	{
@@ -584,6 +649,7 @@ gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt)
 	{
 		int			nest;
 		bool		isnull;
+		Datum		result;
 
 		if (h == NULL)
 			ereport(ERROR,
@@ -597,7 +663,8 @@ gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt)
 		MyXactFlags &= ~XACT_FLAGS_ACCESSEDTEMPNAMESPACE;
 
 		begin_handler(job->id, timeout_ms);
-		(void) gw_handler_call(h, job, &isnull);
+		result = gw_handler_call(h, job, &isnull);
+		keep_result(h, result, isnull, job, keep_cxt);
 		AfterTriggerFireDeferred();
 		PortalHashTableDeleteAll();
 		if (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE)
@@ -622,11 +689,14 @@ gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt)
 		FlushErrorState();
 		/* restores the identity and the settings too */
 		RollbackAndReleaseCurrentSubTransaction();
-		job->error = failure_of(edata, keep_cxt, &stopped);
+		job->error = failure_of(edata, keep_cxt, &stopped, &job->failure);
+		job->sqlerrcode = edata->sqlerrcode;
 		job->outcome = stopped ? GW_JOB_STOPPED : GW_JOB_FAILED;
+		job->result = (Datum) 0;
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	job->finished_at = GetCurrentTimestamp();
 	MemoryContextSwitchTo(outer_cxt);
 	CurrentResourceOwner = outer_owner;
 	MemoryContextReset(job_cxt);

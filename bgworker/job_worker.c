@@ -16,6 +16,9 @@
  *  3. Should such a transaction fail as a whole (at commit, say), its jobs
  *	   run again one per transaction, so that only the culprit fails, with
  *	   its own error.
+ *  4. Each transaction also writes the history rows of its jobs, and after
+ *	   its commit their statistics, waiters and failure log are told
+ *	   (outcome.c).
  *
  * Every claimed job is "finalized" once its completion, failure or return
  * has committed.  Whatever ends the process before that (a FATAL error,
@@ -141,11 +144,10 @@ record_outcome(GwJob *job)
 	{
 		case GW_JOB_FAILED:
 			{
-				bool		permanently;
 				TimestampTz retry_at = gw_fail_job(job, worker_id, job->error,
-												   &permanently);
+												   &job->permanently);
 
-				if (retry_at != 0 && !permanently)
+				if (retry_at != 0 && !job->permanently)
 					gw_add_timer(MyDatabaseId, retry_at);
 				break;
 			}
@@ -196,10 +198,12 @@ run_transactions(GwJob **jobs, int n, bool one_per_txn)
 			}
 		}
 		gw_complete_jobs(done, ndone, worker_id);
+		gw_outcome_write_history(done, ndone, worker_id);
 		gw_xact_commit();
 		for (int k = 0; k < ndone; k++)
 			done[k]->finalized = true;
 		gw_set_job(0, NULL);
+		gw_outcome_report(done, ndone);
 	}
 }
 
@@ -219,7 +223,6 @@ run_alone(GwJob *job)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		bool		permanently;
 		char	   *message;
 
 		running_job = NULL;
@@ -237,9 +240,18 @@ run_alone(GwJob *job)
 		if (job->outcome == GW_JOB_STOPPED)
 			gw_return_job(job, worker_id);
 		else
-			(void) gw_fail_job(job, worker_id, message, &permanently);
+		{
+			job->outcome = GW_JOB_FAILED;
+			job->error = message;
+			job->failure = GW_OUTCOME_FAILED;
+			job->sqlerrcode = edata->sqlerrcode;
+			job->result = (Datum) 0;
+			(void) gw_fail_job(job, worker_id, message, &job->permanently);
+			gw_outcome_write_history(&job, 1, worker_id);
+		}
 		gw_xact_commit();
 		job->finalized = true;
+		gw_outcome_report(&job, 1);
 	}
 	PG_END_TRY();
 }
@@ -274,6 +286,9 @@ run_segment(GwJob **jobs, int n)
 			if (jobs[i]->finalized)
 				continue;
 			jobs[i]->error = NULL;
+			jobs[i]->result = (Datum) 0;
+			jobs[i]->failure = GW_OUTCOME_NONE;
+			jobs[i]->sqlerrcode = 0;
 			if (jobs[i]->outcome != GW_JOB_STOPPED)
 				jobs[i]->outcome = GW_JOB_PENDING;
 			run_alone(jobs[i]);
@@ -394,7 +409,9 @@ exit_callback(int code, Datum arg)
 {
 	int			pending = 0;
 	bool		refund;
+	GwOutcome	failure;
 	const char *reason;
+	GwJob	   *failed = NULL;
 
 	for (int i = 0; i < batch_n; i++)
 		if (!batch_jobs[i].finalized)
@@ -403,23 +420,33 @@ exit_callback(int code, Datum arg)
 		return;
 
 	gw_xact_abort(worker_cxt);
-	reason = gw_runner_exit_reason(&refund);
+	reason = gw_runner_exit_reason(&refund, &failure);
 	gw_xact_begin("graphile_worker: releasing jobs at exit");
 	for (int i = 0; i < batch_n; i++)
 	{
 		GwJob	   *job = &batch_jobs[i];
-		bool		permanently;
 
 		if (job->finalized)
 			continue;
 		if (job == running_job && !refund)
-			(void) gw_fail_job(job, worker_id,
-							   reason ? reason : "worker exited while running this job (see the server log)",
-							   &permanently);
+		{
+			job->outcome = GW_JOB_FAILED;
+			job->error = MemoryContextStrdup(worker_cxt, reason ? reason :
+											 "worker exited while running this job (see the server log)");
+			job->failure = failure;
+			job->sqlerrcode = reason ? ERRCODE_QUERY_CANCELED : 0;
+			job->result = (Datum) 0;
+			job->finished_at = GetCurrentTimestamp();
+			(void) gw_fail_job(job, worker_id, job->error, &job->permanently);
+			gw_outcome_write_history(&job, 1, worker_id);
+			failed = job;
+		}
 		else
 			gw_return_job(job, worker_id);
 	}
 	gw_xact_commit();
+	if (failed)
+		gw_outcome_report(&failed, 1);
 	batch_n = 0;
 	ereport(LOG,
 			(errmsg("graphile_worker job worker released %d claimed jobs as it exited",

@@ -3,9 +3,10 @@
  * job_worker.h
  *	  What the files of a job worker share: a claimed job, and the entry
  *	  points of claim.c (the queue statements), handler.c (finding and
- *	  calling handlers) and job_runner.c (running one job in isolation).
+ *	  calling handlers), job_runner.c (running one job in isolation) and
+ *	  outcome.c (history rows, statistics, waiters, the failure log).
  *
- *	  job_worker.c (the process) calls the other three; job_runner.c calls
+ *	  job_worker.c (the process) calls the other four; job_runner.c calls
  *	  handler.c; none calls back.
  *
  *-------------------------------------------------------------------------
@@ -61,6 +62,16 @@ typedef struct GwJob
 								 * CONSTRAINTS): commit before the next job */
 	bool		finalized;		/* its completion, failure or return has
 								 * committed: nothing more to do for it */
+
+	/* what outcome.c records of the attempt (history, statistics) */
+	TimestampTz started_at;		/* when its handler was called; 0: never */
+	TimestampTz finished_at;
+	GwOutcome	failure;		/* a failure's kind: GW_OUTCOME_FAILED,
+								 * _TIMED_OUT or _CANCELLED */
+	int			sqlerrcode;		/* of a failure's error, or 0 */
+	bool		permanently;	/* failed with no attempt left */
+	Datum		result;			/* the handler's json(b) result as jsonb,
+								 * in the batch's context; 0: none kept */
 } GwJob;
 
 /* job_worker.c: the database's settings as the worker last read them */
@@ -79,6 +90,7 @@ extern Datum gw_handler_identifiers(int *count);
 extern void gw_handlers_invalidate(void);
 extern GwHandler *gw_handler_find(const char *task);
 extern Oid	gw_handler_owner(const GwHandler *h);
+extern Oid	gw_handler_result_type(const GwHandler *h);
 extern int	gw_handler_timeout_ms(const GwHandler *h);
 extern Datum gw_handler_call(GwHandler *h, GwJob *job, bool *isnull);
 extern char *gw_format_error(ErrorData *edata);
@@ -102,6 +114,12 @@ extern void gw_runner_end_batch(void);
 extern GwStopKind gw_runner_stop_kind(void);
 extern void gw_run_job(GwJob *job, MemoryContext job_cxt, MemoryContext keep_cxt);
 extern void gw_runner_settings_for_batch(void);
-extern const char *gw_runner_exit_reason(bool *refund);
+extern const char *gw_runner_exit_reason(bool *refund, GwOutcome *failure);
+
+/* outcome.c */
+extern GwOutcome gw_job_outcome(const GwJob *job);
+extern bool gw_outcome_keeps_results(void);
+extern void gw_outcome_write_history(GwJob **jobs, int n, const char *worker_id);
+extern void gw_outcome_report(GwJob **jobs, int n);
 
 #endif							/* GW_JOB_WORKER_H */

@@ -18,7 +18,8 @@
  *	   workers never match.
  *	   The live set is read after the locks: a worker registers in shared
  *	   memory before it claims, so every lock seen belongs to a process that
- *	   is either in the live set or gone.
+ *	   is either in the live set or gone.  Each released job gets a
+ *	   "worker_died" history row (unless graphile_worker.history is off).
  *	   A lock whose id is ours but names another system identifier is
  *	   released the same way at once, with a last_error saying so.  A
  *	   database lives in one cluster, and only a process of that cluster can
@@ -44,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -51,6 +53,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -68,30 +71,57 @@ static const char *const candidates_sql =
 /*
  * $1 worker ids whose locks are released, $2 the last_error of each, $3
  * whether each names another server; returns the jobs released for ids of
- * this server and of others
+ * this server and of others.  %s is record_died_sql in a database that has
+ * the history table (0.2.0), else nothing.
  */
-static const char *const release_dead_sql =
+static const char *const release_dead_sql_format =
 "WITH dead AS ("
 "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),"
 "                           pg_catalog.unnest($2::pg_catalog.text[]),"
 "                           pg_catalog.unnest($3::pg_catalog.bool[])) AS d(id, message, foreign_id)"
+"), old AS ("
+"  SELECT jobs.id, jobs.locked_at, jobs.locked_by, dead.message, dead.foreign_id"
+"    FROM graphile_worker._private_jobs AS jobs"
+"    JOIN dead ON jobs.locked_by OPERATOR(pg_catalog.=) dead.id"
+"     FOR UPDATE OF jobs"
 "), j AS ("
 "  UPDATE graphile_worker._private_jobs AS jobs"
-"     SET last_error = dead.message,"
+"     SET last_error = old.message,"
 "         run_at = GREATEST(pg_catalog.now(), jobs.run_at) OPERATOR(pg_catalog.+)"
 "                  (pg_catalog.exp(LEAST(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)"
 "                   OPERATOR(pg_catalog.*) '1 second'::pg_catalog.interval),"
 "         locked_by = NULL, locked_at = NULL"
-"    FROM dead"
-"   WHERE jobs.locked_by OPERATOR(pg_catalog.=) dead.id"
-"  RETURNING dead.foreign_id"
+"    FROM old"
+"   WHERE jobs.id OPERATOR(pg_catalog.=) old.id"
+"  RETURNING jobs.id, jobs.task_id, jobs.job_queue_id, jobs.key, jobs.payload,"
+"            jobs.attempts, jobs.last_error, old.locked_at, old.locked_by, old.foreign_id"
 "), q AS ("
 "  UPDATE graphile_worker._private_job_queues AS job_queues"
 "     SET locked_by = NULL, locked_at = NULL"
 "   WHERE job_queues.locked_by OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])"
-")"
+")%s "
 "SELECT pg_catalog.count(*) FILTER (WHERE NOT j.foreign_id),"
 "       pg_catalog.count(*) FILTER (WHERE j.foreign_id) FROM j";
+
+/*
+ * The history rows of the released jobs ("worker_died"), when $4 (history
+ * is not off); with their payloads when $5.
+ */
+static const char *const record_died_sql =
+", h AS ("
+"  INSERT INTO graphile_worker._private_job_history"
+"    (job_id, task_identifier, queue_name, key, payload, attempt, outcome,"
+"     error, started_at, finished_at, worker_id)"
+"  SELECT j.id, tasks.identifier, job_queues.queue_name, j.key,"
+"         CASE WHEN $5::pg_catalog.bool THEN j.payload END, j.attempts, 'worker_died',"
+"         j.last_error, j.locked_at, pg_catalog.now(), j.locked_by"
+"    FROM j"
+"    JOIN graphile_worker._private_tasks AS tasks"
+"      ON tasks.id OPERATOR(pg_catalog.=) j.task_id"
+"    LEFT JOIN graphile_worker._private_job_queues AS job_queues"
+"      ON job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
+"   WHERE $4::pg_catalog.bool"
+")";
 
 /*
  * $1 live worker ids of this database, $2 their start times, $3 their
@@ -157,6 +187,7 @@ static const char *const rust_stale_sql =
 
 static SPIPlanPtr candidates_plan, release_dead_plan, heartbeat_plan,
 			node_stale_plan, rust_stale_plan;
+static bool release_dead_plan_records = false;
 
 static Datum
 text_array(Datum *elems, int n)
@@ -230,8 +261,9 @@ static void
 release_our_dead(uint64 system_id, Oid dboid, LiveSet *live, int64 *died,
 				 int64 *foreign)
 {
-	Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
-	Datum		args[3];
+	Oid			types[5] = {TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLOID, BOOLOID};
+	Datum		args[5];
+	bool		records;
 	Datum	   *dead;
 	Datum	   *messages;
 	Datum	   *foreign_ids;
@@ -278,11 +310,25 @@ release_our_dead(uint64 system_id, Oid dboid, LiveSet *live, int64 *died,
 	if (ndead == 0)
 		return;
 
+	/* a database still at 0.1.0 has no history table */
+	records = OidIsValid(get_relname_relid("_private_job_history",
+										   get_namespace_oid(GW_SCHEMA, false)));
+	if (release_dead_plan != NULL && records != release_dead_plan_records)
+	{
+		SPI_freeplan(release_dead_plan);
+		release_dead_plan = NULL;
+	}
+	release_dead_plan_records = records;
 	args[0] = text_array(dead, ndead);
 	args[1] = text_array(messages, ndead);
 	args[2] = PointerGetDatum(construct_array(foreign_ids, ndead, BOOLOID,
 											  1, true, TYPALIGN_CHAR));
-	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan, release_dead_sql, 3, types),
+	args[3] = BoolGetDatum(gw_history != GW_HISTORY_OFF);
+	args[4] = BoolGetDatum(gw_history_payloads);
+	if (SPI_execute_plan(gw_prepare_once(&release_dead_plan,
+										 psprintf(release_dead_sql_format,
+												  records ? record_died_sql : ""),
+										 records ? 5 : 3, types),
 						 args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not release the jobs of dead workers");
 	*died = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

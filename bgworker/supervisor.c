@@ -17,7 +17,9 @@
  *	  - it fires the crontab's entries at each minute, after back-filling
  *		when it starts (cron_ticker.c);
  *	  - it publishes the database's settings for its workers when the
- *		server's change and at each sweep (db_settings.c).
+ *		server's change and at each sweep (db_settings.c);
+ *	  - it keeps the job history partitions, warns about unhandled tasks
+ *		and runs the periodic cleanup (maintenance.c).
  *
  * It runs as many job workers as the database's concurrency, but no more
  * than the share of the server's worker slots the launcher gives it.
@@ -381,6 +383,7 @@ gw_supervisor_main(Datum arg)
 		TimestampTz next_timer;
 		TimestampTz cron_next;
 		GwDbSettings settings;
+		TimestampTz maintenance_next;
 		int			ndue;
 		bool		overflowed;
 		long		wait_ms;
@@ -414,6 +417,8 @@ gw_supervisor_main(Datum arg)
 		next = Min(next, next_sweep);
 		cron_next = gw_cron_ticker(now);	/* not inside Min(): a macro */
 		next = Min(next, cron_next);
+		maintenance_next = gw_maintenance(now);
+		next = Min(next, maintenance_next);
 
 		next_timer = gw_pop_due_timers(my_dboid, now, &ndue, &overflowed);
 		if (overflowed)

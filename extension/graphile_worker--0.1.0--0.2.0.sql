@@ -9,6 +9,14 @@
  * Nothing here touches the objects Graphile Worker's Node and Rust ports
  * know (the _private_* tables, the jobs view, job_spec, migrations) beyond
  * what they accept.
+ *
+ * 0.2.0 brings: SECURITY INVOKER add_job/add_jobs/remove_job that hide what
+ * the caller may not read; a per-key lock no SQL function can take; the
+ * control functions (pausing, cancel_job, crontab entries); Node and Rust
+ * workers as application roles (grant_worker); adopting a schema that
+ * graphile-worker 0.18 created; visibility (job_history, task_stats,
+ * queue_stats, unhandled_tasks, metrics(), wait_for_job, cleanup,
+ * grant_monitor), the last section.
  */
 
 \echo Use "ALTER EXTENSION graphile_worker UPDATE TO '0.2.0'" to load this file. \quit
@@ -629,6 +637,9 @@ begin
   end if;
   if v_job.locked_by is not null then
     perform graphile_worker._signal_job_cancel(job_id, v_job.locked_by, cancelled_by);
+  else
+    -- wait_for_job callers learn it at commit (a running job: from its worker)
+    perform graphile_worker._job_finished_at_commit(job_id, 'cancelled');
   end if;
   return v_job;
 end;
@@ -1464,3 +1475,558 @@ REVOKE ALL ON FUNCTION graphile_worker._node_shape(oid),
 
 COMMENT ON FUNCTION graphile_worker._adopt_node_schema(oid) IS
 	'Internal (CREATE EXTENSION): takes the queue of a graphile-worker 0.18 schema into the extension and drops that schema';
+
+/* ---------------------------------------------------------------------
+ * Visibility: job history, live statistics, queue statistics, metrics,
+ * unhandled tasks, wait_for_job, the monitoring grant and cleanup.
+ *
+ * Only jobs run by this extension's workers have history rows and
+ * statistics: a Node or Rust worker writes neither.  Node knows none of
+ * these objects.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * One row per finished attempt of a job run by our workers, written in the
+ * job's own transaction (with its completion or failure) by the job worker
+ * (graphile_worker.history = off | failures | all), and for "worker_died"
+ * by the supervisor's sweep as it releases a dead worker's job.
+ * Partitioned by finish time: one partition per UTC day, created ahead by
+ * the supervisor (_history_maintain); retention drops whole partitions.
+ * The default partition only catches rows whose day has no partition (a
+ * clock far off); its rows move to their day's partition when that is
+ * created.  The partitions are members of the extension: pg_dump leaves
+ * history out, DROP EXTENSION drops it.
+ */
+CREATE TABLE graphile_worker._private_job_history (
+	job_id bigint NOT NULL,
+	task_identifier text NOT NULL,
+	queue_name text,
+	key text,
+	payload json,
+	attempt smallint NOT NULL,
+	outcome text NOT NULL CHECK (outcome OPERATOR(pg_catalog.=) ANY (ARRAY['completed',
+		'failed', 'permanently_failed', 'cancelled', 'timed_out', 'worker_died'])),
+	result jsonb,
+	error text,
+	sqlstate text,
+	started_at timestamp with time zone,
+	finished_at timestamp with time zone NOT NULL,
+	worker_id text
+) PARTITION BY RANGE (finished_at);
+ALTER TABLE graphile_worker._private_job_history ENABLE ROW LEVEL SECURITY;
+/* this job's attempts */
+CREATE INDEX _private_job_history_job_idx
+	ON graphile_worker._private_job_history (job_id, finished_at);
+/* recent failures of this task (completed attempts stay out of it) */
+CREATE INDEX _private_job_history_failures_idx
+	ON graphile_worker._private_job_history (task_identifier, finished_at)
+	WHERE outcome OPERATOR(pg_catalog.<>) 'completed';
+CREATE TABLE graphile_worker._private_job_history_default
+	PARTITION OF graphile_worker._private_job_history DEFAULT;
+
+/*
+ * _history_partition(day): the partition of that UTC day, created if
+ * missing (with the day's rows moved out of the default partition) and made
+ * a member of the extension.  Returns whether it was created.
+ */
+CREATE FUNCTION graphile_worker._history_partition(day date)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_name text := '_private_job_history_' operator(pg_catalog.||) pg_catalog.to_char(day, 'YYYYMMDD');
+  v_from timestamp with time zone := (day::timestamp without time zone) operator(pg_catalog.||) '+00';
+  v_to timestamp with time zone := ((day operator(pg_catalog.+) 1)::timestamp without time zone) operator(pg_catalog.||) '+00';
+  v_moved integer;
+begin
+  if day is null then
+    raise exception 'day must not be null' using errcode = '22004';
+  end if;
+  if pg_catalog.to_regclass(pg_catalog.quote_ident('graphile_worker') operator(pg_catalog.||) '.'
+                            operator(pg_catalog.||) pg_catalog.quote_ident(v_name)) is not null then
+    return false;
+  end if;
+  v_moved := 0;
+  if exists (select from graphile_worker._private_job_history_default as h
+              where h.finished_at operator(pg_catalog.>=) v_from
+                and h.finished_at operator(pg_catalog.<) v_to) then
+    create temporary table pg_temp._gw_history_moved
+      (like graphile_worker._private_job_history) on commit drop;
+    with moved as (
+      delete from graphile_worker._private_job_history_default as h
+       where h.finished_at operator(pg_catalog.>=) v_from and h.finished_at operator(pg_catalog.<) v_to
+      returning h.*)
+    insert into pg_temp._gw_history_moved select * from moved;
+    get diagnostics v_moved = row_count;
+  end if;
+  execute pg_catalog.format('CREATE TABLE graphile_worker.%I PARTITION OF graphile_worker._private_job_history'
+    ' FOR VALUES FROM (%L) TO (%L)', v_name, v_from, v_to);
+  if not exists (select from pg_catalog.pg_depend as d
+                  where d.classid operator(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                    and d.objid operator(pg_catalog.=) pg_catalog.format('graphile_worker.%I', v_name)::pg_catalog.regclass
+                    and d.deptype operator(pg_catalog.=) 'e') then
+    execute pg_catalog.format('ALTER EXTENSION graphile_worker ADD TABLE graphile_worker.%I', v_name);
+  end if;
+  if v_moved operator(pg_catalog.>) 0 then
+    insert into graphile_worker._private_job_history select * from pg_temp._gw_history_moved;
+    drop table pg_temp._gw_history_moved;
+  end if;
+  return true;
+end;
+$$;
+
+/*
+ * _history_maintain(retention, days_ahead): creates the partitions of
+ * today and the next days_ahead UTC days, and drops the partitions whose
+ * whole day is older than now() - retention.  Run by the supervisor.
+ */
+CREATE FUNCTION graphile_worker._history_maintain(retention interval,
+	days_ahead integer DEFAULT 2, OUT created integer, OUT dropped integer)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_today date := (pg_catalog.now() at time zone 'UTC')::date;
+  v_part record;
+begin
+  created := 0;
+  dropped := 0;
+  for i in 0 .. coalesce(days_ahead, 2) loop
+    if graphile_worker._history_partition(v_today operator(pg_catalog.+) i) then
+      created := created operator(pg_catalog.+) 1;
+    end if;
+  end loop;
+  if retention is null then
+    return;
+  end if;
+  for v_part in
+    select c.relname
+      from pg_catalog.pg_inherits as i
+      join pg_catalog.pg_class as c on c.oid operator(pg_catalog.=) i.inhrelid
+     where i.inhparent operator(pg_catalog.=) 'graphile_worker._private_job_history'::pg_catalog.regclass
+       and c.relname operator(pg_catalog.~) '^_private_job_history_[0-9]{8}$'
+       and ((pg_catalog.to_date(pg_catalog.substr(c.relname, 22), 'YYYYMMDD') operator(pg_catalog.+) 1)
+             ::timestamp without time zone operator(pg_catalog.||) '+00')::timestamp with time zone
+           operator(pg_catalog.<=) (pg_catalog.now() operator(pg_catalog.-) retention)
+     order by c.relname
+  loop
+    execute pg_catalog.format('ALTER EXTENSION graphile_worker DROP TABLE graphile_worker.%I',
+      v_part.relname);
+    execute pg_catalog.format('DROP TABLE graphile_worker.%I', v_part.relname);
+    dropped := dropped operator(pg_catalog.+) 1;
+  end loop;
+end;
+$$;
+
+SELECT graphile_worker._history_maintain(NULL);
+
+CREATE VIEW graphile_worker.job_history AS
+	SELECT h.job_id, h.task_identifier, h.queue_name, h.key, h.payload, h.attempt,
+		h.outcome, h.result, h.error, h.sqlstate, h.started_at, h.finished_at,
+		h.finished_at OPERATOR(pg_catalog.-) h.started_at AS run_time, h.worker_id
+	FROM graphile_worker._private_job_history AS h;
+
+/*
+ * Live statistics of our workers, per task of this database, from shared
+ * memory (no table is written): counters since stats_reset, run time
+ * quantiles from a histogram per task.  _task_stats() also gives the
+ * histogram itself, for metrics().
+ */
+CREATE FUNCTION graphile_worker._task_stats(
+	OUT task_identifier text, OUT succeeded bigint, OUT failed bigint,
+	OUT permanently_failed bigint, OUT cancelled bigint, OUT timed_out bigint,
+	OUT retried bigint, OUT run_time_p50 interval, OUT run_time_p99 interval,
+	OUT run_time_sum double precision, OUT bucket_le double precision[],
+	OUT bucket_count bigint[], OUT stats_reset timestamp with time zone)
+RETURNS SETOF record
+LANGUAGE C
+PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_task_stats';
+
+CREATE VIEW graphile_worker.task_stats AS
+	SELECT s.task_identifier, s.succeeded, s.failed, s.permanently_failed,
+		s.cancelled, s.timed_out, s.retried, s.run_time_p50, s.run_time_p99,
+		s.stats_reset
+	FROM graphile_worker._task_stats() AS s;
+
+CREATE FUNCTION graphile_worker.stats_reset()
+RETURNS void
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_stats_reset';
+
+/*
+ * Jobs by state, per task (queue_name NULL) and per named queue
+ * (task_identifier NULL), from the table: one scan of _private_jobs, each
+ * row given its state by one CASE and counted by (task_id, job_queue_id,
+ * state) first.
+ */
+CREATE VIEW graphile_worker.queue_stats AS
+	WITH per AS (
+		SELECT j.task_id, j.job_queue_id,
+			CASE WHEN j.locked_at IS NOT NULL THEN 3	-- running
+				WHEN j.attempts OPERATOR(pg_catalog.>=) j.max_attempts THEN 5	-- permanently failed
+				WHEN j.run_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN 1	-- queued
+				WHEN j.attempts OPERATOR(pg_catalog.=) 0 THEN 2	-- scheduled
+				ELSE 4	-- retry-waiting
+			END AS state,
+			pg_catalog.count(*) AS n,
+			pg_catalog.min(j.run_at) AS oldest
+		FROM graphile_worker._private_jobs AS j
+		GROUP BY 1, 2, 3)
+	SELECT t.identifier AS task_identifier, q.queue_name,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 1), 0)::bigint AS queued,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 2), 0)::bigint AS scheduled,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 3), 0)::bigint AS running,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 4), 0)::bigint AS retry_waiting,
+		coalesce(pg_catalog.sum(per.n) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 5), 0)::bigint AS permanently_failed,
+		pg_catalog.now() OPERATOR(pg_catalog.-)
+			pg_catalog.min(per.oldest) FILTER (WHERE per.state OPERATOR(pg_catalog.=) 1) AS oldest_due_age
+	FROM per
+		JOIN graphile_worker._private_tasks AS t ON t.id OPERATOR(pg_catalog.=) per.task_id
+		LEFT JOIN graphile_worker._private_job_queues AS q
+			ON q.id OPERATOR(pg_catalog.=) per.job_queue_id
+	GROUP BY GROUPING SETS ((t.identifier), (q.queue_name))
+	HAVING GROUPING(q.queue_name) OPERATOR(pg_catalog.=) 1 OR q.queue_name IS NOT NULL;
+
+/* _task_schemas(): graphile_worker.task_schemas as a name[] (for unhandled_tasks). */
+CREATE FUNCTION graphile_worker._task_schemas()
+RETURNS name[]
+LANGUAGE C
+STABLE
+PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_task_schemas';
+
+/*
+ * Identifiers with due jobs and no handler in this database, with a hint
+ * when a function of a near name, of the wrong signature or in another
+ * schema exists.  The supervisor logs one WARNING per identifier per hour.
+ */
+CREATE VIEW graphile_worker.unhandled_tasks AS
+	WITH due AS (
+		SELECT j.task_id, pg_catalog.count(*) AS due_jobs, pg_catalog.min(j.run_at) AS oldest
+		FROM graphile_worker._private_jobs AS j
+		WHERE j.is_available AND j.run_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+		GROUP BY j.task_id),
+	settings AS (SELECT graphile_worker._task_schemas() AS schemas),
+	candidates AS (
+		SELECT p.oid, p.proname, n.nspname,
+			n.nspname OPERATOR(pg_catalog.=) ANY (settings.schemas) AS in_task_schema,
+			p.prokind OPERATOR(pg_catalog.=) 'f' AND NOT p.proretset
+				AND p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.pronargs OPERATOR(pg_catalog.<=) 2
+				AND p.proargtypes[0] OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.json'::pg_catalog.regtype,
+					'pg_catalog.jsonb'::pg_catalog.regtype]::pg_catalog.oid[])
+				AND (p.pronargs OPERATOR(pg_catalog.=) 1 OR p.proargtypes[1] OPERATOR(pg_catalog.=)
+					'graphile_worker.jobs'::pg_catalog.regtype) AS good_signature
+		FROM pg_catalog.pg_proc AS p
+			JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace,
+			settings
+		WHERE n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema']::pg_catalog.name[]))
+	SELECT t.identifier AS task_identifier, due.due_jobs, due.oldest,
+		CASE WHEN pg_catalog.octet_length(t.identifier) OPERATOR(pg_catalog.>) 63
+			THEN 'longer than 63 bytes: no function can have this name, so only a Node or Rust worker can run it'
+		ELSE (SELECT CASE
+				WHEN c.in_task_schema AND c.proname OPERATOR(pg_catalog.=) t.identifier
+					THEN pg_catalog.format('%I.%I(%s) has the wrong signature: a handler takes (payload json or jsonb [, job graphile_worker.jobs]), is a function and returns no set',
+						c.nspname, c.proname, pg_catalog.pg_get_function_identity_arguments(c.oid))
+				WHEN c.in_task_schema
+					THEN pg_catalog.format('%I.%I(%s) differs only in case: the handler of %s must be created with a quoted name, e.g. CREATE FUNCTION %I.%I(payload json)',
+						c.nspname, c.proname, pg_catalog.pg_get_function_identity_arguments(c.oid),
+						pg_catalog.quote_literal(t.identifier), c.nspname, t.identifier)
+				ELSE pg_catalog.format('%I.%I(%s) is not in a schema of graphile_worker.task_schemas (%s)',
+						c.nspname, c.proname, pg_catalog.pg_get_function_identity_arguments(c.oid),
+						pg_catalog.array_to_string(settings.schemas, ', '))
+				END
+			FROM candidates AS c, settings
+			WHERE pg_catalog.lower(c.proname::pg_catalog.text) OPERATOR(pg_catalog.=) pg_catalog.lower(t.identifier)
+				AND NOT (c.in_task_schema AND c.good_signature AND c.proname OPERATOR(pg_catalog.=) t.identifier)
+			ORDER BY c.in_task_schema DESC, c.proname OPERATOR(pg_catalog.=) t.identifier DESC,
+				pg_catalog.array_position(settings.schemas, c.nspname), c.nspname, c.oid
+			LIMIT 1)
+		END AS hint
+	FROM due
+		JOIN graphile_worker._private_tasks AS t ON t.id OPERATOR(pg_catalog.=) due.task_id,
+		settings
+	WHERE NOT EXISTS (
+		SELECT FROM candidates AS c
+		WHERE c.in_task_schema AND c.good_signature
+			AND c.proname OPERATOR(pg_catalog.=) t.identifier);
+
+/*
+ * metrics(): the statistics of this database as OpenMetrics text (also
+ * read by Prometheus as its text format): jobs by outcome, queue depth by
+ * state, the age of the oldest due job, and the run time histogram.  The
+ * functions it calls are parallel restricted or safe, so that the scan of
+ * queue_stats may run in parallel workers.
+ */
+CREATE FUNCTION graphile_worker._metric_label(value text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(value, E'\\', E'\\\\'),
+    '"', E'\\"'), E'\n', E'\\n')
+$$;
+
+CREATE FUNCTION graphile_worker.metrics()
+RETURNS text
+LANGUAGE sql
+STABLE
+PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH db AS (
+    SELECT 'database="' OPERATOR(pg_catalog.||) graphile_worker._metric_label(pg_catalog.current_database())
+      OPERATOR(pg_catalog.||) '"' AS label),
+  ts AS (SELECT * FROM graphile_worker._task_stats()),
+  qs AS (SELECT * FROM graphile_worker.queue_stats),
+  jobs AS (
+    SELECT pg_catalog.string_agg(pg_catalog.format('graphile_worker_jobs_total{%s,task="%s",outcome="%s"} %s',
+             db.label, graphile_worker._metric_label(ts.task_identifier), o.outcome, o.n),
+             E'\n' ORDER BY ts.task_identifier, o.ord) AS lines
+    FROM ts, db,
+      LATERAL (VALUES (1, 'completed', ts.succeeded), (2, 'failed', ts.failed),
+                      (3, 'permanently_failed', ts.permanently_failed), (4, 'cancelled', ts.cancelled),
+                      (5, 'timed_out', ts.timed_out)) AS o(ord, outcome, n)),
+  retried AS (
+    SELECT pg_catalog.string_agg(pg_catalog.format('graphile_worker_jobs_retried_total{%s,task="%s"} %s',
+             db.label, graphile_worker._metric_label(ts.task_identifier), ts.retried),
+             E'\n' ORDER BY ts.task_identifier) AS lines
+    FROM ts, db),
+  depth AS (
+    SELECT pg_catalog.string_agg(pg_catalog.format('graphile_worker_queue_depth{%s,%s="%s",state="%s"} %s',
+             db.label, CASE WHEN qs.task_identifier IS NULL THEN 'queue' ELSE 'task' END,
+             graphile_worker._metric_label(coalesce(qs.task_identifier, qs.queue_name)), s.state, s.n),
+             E'\n' ORDER BY qs.task_identifier IS NULL, coalesce(qs.task_identifier, qs.queue_name), s.ord) AS lines
+    FROM qs, db,
+      LATERAL (VALUES (1, 'queued', qs.queued), (2, 'scheduled', qs.scheduled), (3, 'running', qs.running),
+                      (4, 'retry_waiting', qs.retry_waiting),
+                      (5, 'permanently_failed', qs.permanently_failed)) AS s(ord, state, n)),
+  age AS (
+    SELECT pg_catalog.string_agg(pg_catalog.format('graphile_worker_oldest_due_job_age_seconds{%s,%s="%s"} %s',
+             db.label, CASE WHEN qs.task_identifier IS NULL THEN 'queue' ELSE 'task' END,
+             graphile_worker._metric_label(coalesce(qs.task_identifier, qs.queue_name)),
+             pg_catalog.round(EXTRACT(epoch FROM coalesce(qs.oldest_due_age, '0'::pg_catalog.interval)), 3)),
+             E'\n' ORDER BY qs.task_identifier IS NULL, coalesce(qs.task_identifier, qs.queue_name)) AS lines
+    FROM qs, db),
+  hist AS (
+    SELECT pg_catalog.string_agg(h.lines, E'\n' ORDER BY h.task_identifier) AS lines
+    FROM (
+      SELECT ts.task_identifier,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('graphile_worker_job_duration_seconds_bucket{%s,task="%s",le="%s"} %s',
+                  db.label, graphile_worker._metric_label(ts.task_identifier),
+                  CASE WHEN b.le = 'Infinity'::pg_catalog.float8 THEN '+Inf' ELSE b.le::text END, b.n),
+                  E'\n' ORDER BY b.i)
+           FROM ROWS FROM (pg_catalog.unnest(ts.bucket_le), pg_catalog.unnest(ts.bucket_count))
+             WITH ORDINALITY AS b(le, n, i))
+        OPERATOR(pg_catalog.||) E'\n' OPERATOR(pg_catalog.||)
+        pg_catalog.format('graphile_worker_job_duration_seconds_sum{%s,task="%s"} %s',
+          db.label, graphile_worker._metric_label(ts.task_identifier), pg_catalog.round(ts.run_time_sum::pg_catalog.numeric, 6))
+        OPERATOR(pg_catalog.||) E'\n' OPERATOR(pg_catalog.||)
+        pg_catalog.format('graphile_worker_job_duration_seconds_count{%s,task="%s"} %s',
+          db.label, graphile_worker._metric_label(ts.task_identifier),
+          ts.bucket_count[pg_catalog.array_length(ts.bucket_count, 1)]) AS lines
+      FROM ts, db) AS h)
+  SELECT pg_catalog.concat_ws(E'\n',
+    '# HELP graphile_worker_jobs Finished job attempts run by this database''s workers, by outcome, since stats_reset.',
+    '# TYPE graphile_worker_jobs counter', jobs.lines,
+    '# HELP graphile_worker_jobs_retried Failed job attempts after which the job runs again.',
+    '# TYPE graphile_worker_jobs_retried counter', retried.lines,
+    '# HELP graphile_worker_queue_depth Jobs by state, per task and per named queue.',
+    '# TYPE graphile_worker_queue_depth gauge', depth.lines,
+    '# HELP graphile_worker_oldest_due_job_age_seconds Age of the oldest job that is due and not running.',
+    '# TYPE graphile_worker_oldest_due_job_age_seconds gauge', age.lines,
+    '# HELP graphile_worker_job_duration_seconds Run time of job attempts.',
+    '# TYPE graphile_worker_job_duration_seconds histogram', hist.lines,
+    '# EOF') OPERATOR(pg_catalog.||) E'\n'
+  FROM jobs, retried, depth, age, hist
+$$;
+
+/*
+ * wait_for_job(job_id, timeout): waits until the job will not run again
+ * and returns its outcome, its handler's result (json or jsonb handlers;
+ * kept in the job's history row) and its error; NULL after timeout.  It
+ * sleeps on its latch: our job worker that finishes the job wakes it at
+ * commit, as cancel_job does; for a job finished otherwise (a Node or Rust
+ * worker, complete_jobs, permanently_fail_jobs) it looks at the table once
+ * a second.
+ */
+CREATE FUNCTION graphile_worker.wait_for_job(job_id bigint,
+	timeout interval DEFAULT '30 seconds',
+	OUT outcome text, OUT result jsonb, OUT error text)
+RETURNS record
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_wait_for_job';
+
+/* _job_finished_at_commit(job_id, outcome): at commit, wake its waiters. */
+CREATE FUNCTION graphile_worker._job_finished_at_commit(job_id bigint, outcome text)
+RETURNS void
+LANGUAGE C
+STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_job_finished_at_commit';
+
+/*
+ * cleanup(tasks, queues, permanently_failed_older_than): Node's --cleanup.
+ * DELETE_PERMAFAILED_JOBS when permanently_failed_older_than is given
+ * (permanently failed, unlocked jobs that last failed or changed that long
+ * ago; '0' for all, as Node), then GC_TASK_IDENTIFIERS (tasks no job uses, but paused ones) and
+ * GC_JOB_QUEUES (unlocked queues no job uses).  Tasks and queues are
+ * collected under a lock of _private_jobs that waits for transactions
+ * adding or running jobs (at most lock_timeout, 200 ms), so that no job can
+ * be added for a task or queue being deleted; when it is not granted they
+ * are left for the next run (NULL counts, and a NOTICE).
+ */
+CREATE FUNCTION graphile_worker.cleanup(tasks boolean DEFAULT true,
+	queues boolean DEFAULT true,
+	permanently_failed_older_than interval DEFAULT NULL,
+	OUT deleted_jobs bigint, OUT deleted_tasks bigint, OUT deleted_queues bigint)
+RETURNS record
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '200ms'
+AS $$
+begin
+  deleted_jobs := 0;
+  if permanently_failed_older_than is not null then
+    delete from graphile_worker._private_jobs as jobs
+     where jobs.attempts operator(pg_catalog.>=) jobs.max_attempts
+       and jobs.locked_at is null
+       -- when it last failed: its run_at is that plus the backoff
+       and greatest(jobs.updated_at,
+                    jobs.run_at operator(pg_catalog.-)
+                    (pg_catalog.exp(least(jobs.attempts, 10::pg_catalog.int2)::pg_catalog.float8)
+                     operator(pg_catalog.*) '1 second'::pg_catalog.interval))
+           operator(pg_catalog.<=) (pg_catalog.now() operator(pg_catalog.-) permanently_failed_older_than);
+    get diagnostics deleted_jobs = row_count;
+  end if;
+  if not coalesce(tasks, false) and not coalesce(queues, false) then
+    return;
+  end if;
+  begin
+    lock table graphile_worker._private_jobs in share row exclusive mode;
+  exception when lock_not_available then
+    raise notice 'tasks and queues were not collected: jobs are being added or run'
+      using detail = 'cleanup waits at most 200 ms for transactions that add or run jobs.';
+    return;
+  end;
+  if coalesce(tasks, false) then
+    delete from graphile_worker._private_tasks as t
+     where not exists (select from graphile_worker._private_jobs as jobs
+                        where jobs.task_id operator(pg_catalog.=) t.id)
+       and not exists (select from graphile_worker._private_pauses as p
+                        where p.kind operator(pg_catalog.=) 'task'
+                          and p.name operator(pg_catalog.=) t.identifier);
+    get diagnostics deleted_tasks = row_count;
+  end if;
+  if coalesce(queues, false) then
+    delete from graphile_worker._private_job_queues as q
+     where q.locked_at is null
+       and not exists (select from graphile_worker._private_jobs as jobs
+                        where jobs.job_queue_id operator(pg_catalog.=) q.id);
+    get diagnostics deleted_queues = row_count;
+  end if;
+end;
+$$;
+
+/*
+ * grant_monitor(role, with_payloads) / revoke_monitor(role): what the
+ * monitoring views and metrics() need, and nothing that shows a payload
+ * unless with_payloads: USAGE on the schema, SELECT on workers, task_stats,
+ * queue_stats, unhandled_tasks, job_history (without its payload column),
+ * EXECUTE on metrics().
+ */
+CREATE FUNCTION graphile_worker.grant_monitor(role_name name, with_payloads boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if role_name is null then
+    raise exception 'role name must not be null' using errcode = '22004';
+  end if;
+  execute pg_catalog.format('GRANT USAGE ON SCHEMA graphile_worker TO %I', role_name);
+  execute pg_catalog.format('GRANT SELECT ON graphile_worker.workers, graphile_worker.task_stats,'
+    ' graphile_worker.queue_stats, graphile_worker.unhandled_tasks TO %I', role_name);
+  execute pg_catalog.format('GRANT EXECUTE ON FUNCTION graphile_worker.metrics() TO %I', role_name);
+  if coalesce(with_payloads, false) then
+    execute pg_catalog.format('GRANT SELECT ON graphile_worker.job_history TO %I', role_name);
+  else
+    execute pg_catalog.format('REVOKE SELECT ON graphile_worker.job_history FROM %I', role_name);
+    execute pg_catalog.format('GRANT SELECT (job_id, task_identifier, queue_name, key, attempt,'
+      ' outcome, result, error, sqlstate, started_at, finished_at, run_time, worker_id)'
+      ' ON graphile_worker.job_history TO %I', role_name);
+  end if;
+end;
+$$;
+
+CREATE FUNCTION graphile_worker.revoke_monitor(role_name name)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if role_name is null then
+    raise exception 'role name must not be null' using errcode = '22004';
+  end if;
+  execute pg_catalog.format('REVOKE SELECT ON graphile_worker.workers, graphile_worker.task_stats,'
+    ' graphile_worker.queue_stats, graphile_worker.unhandled_tasks, graphile_worker.job_history'
+    ' FROM %I', role_name);
+  execute pg_catalog.format('REVOKE SELECT (job_id, task_identifier, queue_name, key, payload, attempt,'
+    ' outcome, result, error, sqlstate, started_at, finished_at, run_time, worker_id)'
+    ' ON graphile_worker.job_history FROM %I', role_name);
+  execute pg_catalog.format('REVOKE EXECUTE ON FUNCTION graphile_worker.metrics() FROM %I', role_name);
+end;
+$$;
+
+REVOKE ALL ON FUNCTION graphile_worker._history_partition(date),
+	graphile_worker._history_maintain(interval, integer),
+	graphile_worker.stats_reset(), graphile_worker._metric_label(text),
+	graphile_worker.metrics(), graphile_worker.wait_for_job(bigint, interval),
+	graphile_worker._job_finished_at_commit(bigint, text),
+	graphile_worker.cleanup(boolean, boolean, interval),
+	graphile_worker.grant_monitor(name, boolean), graphile_worker.revoke_monitor(name)
+	FROM PUBLIC;
+
+/*
+ * The functions behind views that read shared memory or a setting are
+ * executable by PUBLIC (who still needs USAGE on the schema to reach them)
+ * and check for themselves that the caller may SELECT their view: a view
+ * calls functions as its caller, so GRANT SELECT ON graphile_worker.workers
+ * alone now works (it used to fail with "permission denied for function
+ * _workers").  metrics() reads the views as its caller.
+ */
+GRANT EXECUTE ON FUNCTION graphile_worker._workers(), graphile_worker._task_stats(),
+	graphile_worker._task_schemas(), graphile_worker._metric_label(text) TO PUBLIC;
+
+COMMENT ON TABLE graphile_worker._private_job_history IS
+	'One row per finished attempt of a job run by this extension''s workers (graphile_worker.history); partitioned by UTC day of finished_at';
+COMMENT ON VIEW graphile_worker.job_history IS
+	'Finished attempts of jobs run by this extension''s workers: outcome, result, error, timing';
+COMMENT ON VIEW graphile_worker.task_stats IS
+	'Live counters and run time quantiles per task of this database, from shared memory, since stats_reset';
+COMMENT ON VIEW graphile_worker.queue_stats IS
+	'Jobs by state per task (queue_name NULL) and per named queue (task_identifier NULL)';
+COMMENT ON VIEW graphile_worker.unhandled_tasks IS
+	'Task identifiers with due jobs and no handler here, with a hint when a near function exists';
+COMMENT ON FUNCTION graphile_worker.stats_reset() IS 'Resets this database''s task_stats';
+COMMENT ON FUNCTION graphile_worker.metrics() IS
+	'task_stats and queue_stats of this database as OpenMetrics (Prometheus) text';
+COMMENT ON FUNCTION graphile_worker.wait_for_job(bigint, interval) IS
+	'Waits until the job will not run again; returns its outcome, result and error, or NULL after the timeout';
+COMMENT ON FUNCTION graphile_worker.cleanup(boolean, boolean, interval) IS
+	'Deletes unused tasks and queues and, if asked, permanently failed jobs (Node''s --cleanup)';
+COMMENT ON FUNCTION graphile_worker.grant_monitor(name, boolean) IS
+	'Grants the monitoring views and metrics() to a role; job payloads only with with_payloads';
+COMMENT ON FUNCTION graphile_worker.revoke_monitor(name) IS 'Revokes what grant_monitor granted';

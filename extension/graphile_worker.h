@@ -48,6 +48,28 @@ extern bool gw_notify_on_add;
 extern bool gw_synchronous_commit;
 extern char *gw_cron_timezone;
 
+/* graphile_worker.history and graphile_worker.log_failures */
+typedef enum GwHistoryMode
+{
+	GW_HISTORY_OFF,
+	GW_HISTORY_FAILURES,
+	GW_HISTORY_ALL
+} GwHistoryMode;
+
+typedef enum GwLogFailures
+{
+	GW_LOG_FAILURES_OFF,
+	GW_LOG_FAILURES_PERMANENT,
+	GW_LOG_FAILURES_ALL
+} GwLogFailures;
+
+extern int	gw_history;
+extern int	gw_history_retention_min;
+extern bool gw_history_payloads;
+extern int	gw_log_failures;
+extern int	gw_cleanup_interval_s;
+extern int	gw_cleanup_permanently_failed_after_min;
+
 extern void gw_define_settings(void);
 extern bool gw_database_allowed(const char *dbname);
 
@@ -163,6 +185,43 @@ extern bool gw_supervisor_running(Oid dboid);
 extern bool gw_supervisor_running_locked(Oid dboid);
 extern bool gw_worker_slot_current(Oid dboid, int slot, uint32 gen);
 extern bool gw_worker_slot_busy(Oid dboid, int slot);
+
+/* ---- outcomes, statistics and waiters (stats.c, wait_job.c) ---- */
+
+/* What became of a finished attempt (job_history.outcome). */
+typedef enum GwOutcome
+{
+	GW_OUTCOME_NONE,
+	GW_OUTCOME_COMPLETED,
+	GW_OUTCOME_FAILED,
+	GW_OUTCOME_PERMANENTLY_FAILED,
+	GW_OUTCOME_CANCELLED,
+	GW_OUTCOME_TIMED_OUT,
+	GW_OUTCOME_WORKER_DIED,
+	GW_NUM_OUTCOMES
+} GwOutcome;
+
+extern const char *const gw_outcome_names[GW_NUM_OUTCOMES];
+extern GwOutcome gw_outcome_from_name(const char *name);
+
+/* A finished attempt, as a job worker reports it after its commit. */
+typedef struct GwFinished
+{
+	int64		job_id;
+	const char *task;
+	GwOutcome	outcome;
+	bool		final;			/* the job will not run again */
+	int64		run_time_us;
+} GwFinished;
+
+extern void gw_stats_shmem_request(void);
+extern void gw_stats_shmem_startup(void);
+extern void gw_report_finished(Oid dboid, const GwFinished *finished, int n);
+extern bool gw_job_has_waiter(Oid dboid, int64 job_id);
+extern bool gw_any_waiters(void);
+
+/* ---- monitor.c ---- */
+extern void gw_require_view_select(const char *view);
 
 /* ---- job_access.c ---- */
 

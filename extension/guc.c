@@ -36,6 +36,28 @@ bool		gw_notify_on_add = true;
 bool		gw_synchronous_commit = true;
 char	   *gw_cron_timezone = NULL;
 
+/* Visibility: history, failure log, cleanup (see the README's Settings) */
+int			gw_history = GW_HISTORY_FAILURES;
+int			gw_history_retention_min = 7 * 24 * 60;
+bool		gw_history_payloads = false;
+int			gw_log_failures = GW_LOG_FAILURES_PERMANENT;
+int			gw_cleanup_interval_s = 0;
+int			gw_cleanup_permanently_failed_after_min = -1;
+
+static const struct config_enum_entry history_options[] = {
+	{"off", GW_HISTORY_OFF, false},
+	{"failures", GW_HISTORY_FAILURES, false},
+	{"all", GW_HISTORY_ALL, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry log_failures_options[] = {
+	{"off", GW_LOG_FAILURES_OFF, false},
+	{"permanent", GW_LOG_FAILURES_PERMANENT, false},
+	{"all", GW_LOG_FAILURES_ALL, false},
+	{NULL, 0, false}
+};
+
 /*
  * check_name_list accepts a comma-separated list of identifiers, as
  * search_path does.
@@ -212,6 +234,61 @@ gw_define_settings(void)
 							60000, 100, 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_SUPERUSER_ONLY | GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* visibility */
+	DefineCustomEnumVariable("graphile_worker.history",
+							 "Which finished job attempts get a row in graphile_worker.job_history.",
+							 "off, failures (every attempt that did not complete) or all.",
+							 &gw_history,
+							 GW_HISTORY_FAILURES, history_options,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.history_retention",
+							"How long job history is kept; whole days are dropped once older.",
+							NULL,
+							&gw_history_retention_min,
+							7 * 24 * 60, 60, INT_MAX,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY | GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("graphile_worker.history_payloads",
+							 "Job history rows keep the job's payload.",
+							 NULL,
+							 &gw_history_payloads,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("graphile_worker.log_failures",
+							 "Which failed job attempts are written to the server log.",
+							 "off, permanent (those after which the job does not run again) or all.",
+							 &gw_log_failures,
+							 GW_LOG_FAILURES_PERMANENT, log_failures_options,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.cleanup_interval",
+							"How often each supervisor runs graphile_worker.cleanup(); 0 means never.",
+							NULL,
+							&gw_cleanup_interval_s,
+							0, 0, 30 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY | GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("graphile_worker.cleanup_permanently_failed_after",
+							"Periodic cleanup also deletes permanently failed jobs this much older; -1 means never.",
+							NULL,
+							&gw_cleanup_permanently_failed_after_min,
+							-1, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_SUPERUSER_ONLY | GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	gw_reserve_guc_prefix("graphile_worker");

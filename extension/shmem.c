@@ -4,7 +4,8 @@
  *	  The shared-memory registry of graphile_worker: one GwProc per running
  *	  process of ours (launcher, supervisors, job workers) and one
  *	  GwDatabase per database the launcher manages, all guarded by one
- *	  LWLock (tranche "graphile_worker").
+ *	  LWLock (tranche "graphile_worker").  Its hooks also set up the
+ *	  statistics and waiters of stats.c, which have a lock of their own.
  *
  * Sized at server start from max_worker_processes, since every process of
  * ours is a background worker.  A process registers itself once, after it
@@ -51,6 +52,7 @@ gw_shmem_request(void)
 #endif
 	RequestAddinShmemSpace(gw_shmem_size());
 	RequestNamedLWLockTranche(GW_EXTENSION_NAME, 1);
+	gw_stats_shmem_request();
 }
 
 static void
@@ -70,6 +72,7 @@ gw_shmem_startup(void)
 		gw_shared->nprocs = max_worker_processes;
 	}
 	LWLockRelease(AddinShmemInitLock);
+	gw_stats_shmem_startup();
 }
 
 /*

@@ -4,6 +4,8 @@
  *	  graphile_worker._workers(), behind the graphile_worker.workers view:
  *	  every process of this extension, read from shared memory (database,
  *	  pid, kind, state, worker id, current job and task, since when).
+ *	  Executable by PUBLIC since 0.2.0: it checks itself that the caller
+ *	  may SELECT the view (monitor.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +32,7 @@ gw_sql_workers(PG_FUNCTION_ARGS)
 	GwProc	   *copy;
 	int			n = 0;
 
+	gw_require_view_select("workers");
 	gw_init_materialized_srf(fcinfo);
 	if (gw_shared == NULL)
 		PG_RETURN_VOID();		/* not preloaded: no processes */

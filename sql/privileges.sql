@@ -1,4 +1,5 @@
--- privileges: nothing is granted to PUBLIC; a role with USAGE on the schema
+-- privileges: nothing is granted to PUBLIC (but the functions behind the
+-- monitoring views, which check the caller); a role with USAGE on the schema
 -- and EXECUTE on add_job can enqueue without any table privilege, but can
 -- neither read payloads (not even in what add_job returns) nor call the
 -- admin functions.  Function bodies are
@@ -6,9 +7,12 @@
 CREATE EXTENSION IF NOT EXISTS graphile_worker;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
-SELECT count(*) AS public_function_grants
+-- but the functions behind the monitoring views, which check themselves
+-- that the caller may SELECT their view (see monitoring)
+SELECT p.proname AS public_function_grants
   FROM pg_proc p, aclexplode(p.proacl) a
- WHERE p.pronamespace = 'graphile_worker'::regnamespace AND a.grantee = 0;
+ WHERE p.pronamespace = 'graphile_worker'::regnamespace AND a.grantee = 0
+ ORDER BY 1;
 SELECT count(*) AS public_table_grants
   FROM pg_class c, aclexplode(c.relacl) a
  WHERE c.relnamespace = 'graphile_worker'::regnamespace AND a.grantee = 0;

@@ -22,6 +22,9 @@
 #   - lateness of jobs scheduled 2..12 s ahead: handler start - run_at;
 #   - enqueue rates (add_job with pgbench, one add_jobs call of 10,000
 #     specs) and two reference rows (plain INSERT, a SKIP LOCKED delete);
+#   - job history: no-op throughput at concurrency 4 with
+#     graphile_worker.history off, failures and all; the time of one look
+#     at queue_stats, metrics() and unhandled_tasks on 1,000,000 queued jobs;
 #   - 5 minutes of sustained add_job + processing (ours) at 80% of the
 #     capacity measured with enqueue and processing running together
 #     (a 20 s calibration), with throughput, backlog and n_dead_tup each
@@ -45,6 +48,9 @@
 #   GW_BENCH_OUT       results folder (/tmp/graphile_worker_bench)
 #   GW_BENCH_SUSTAINED seconds of the sustained run (full: 300; 0 skips)
 #   GW_BENCH_NO_NODE=1 run our side only
+#   GW_BENCH_QS_JOBS   queued jobs for the queue_stats timing (1000000)
+#   GW_BENCH_VISIBILITY_ONLY=1  only the job history and queue_stats rows
+#                      (about 3 minutes with the defaults)
 #   PG_CONFIG          the PostgreSQL to build against and run (tests/setup.sh)
 set -euo pipefail
 source "$(dirname "$0")/../setup.sh"
@@ -71,6 +77,7 @@ else
 	SUSTAINED=${GW_BENCH_SUSTAINED:-300}
 fi
 LATE_JOBS=500
+QS_JOBS=${GW_BENCH_QS_JOBS:-1000000}
 NODE_VERSION_WANTED=0.18.0
 NODE_DIR=${GW_BENCH_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graphile_worker_bench/node-$NODE_VERSION_WANTED}
 
@@ -211,6 +218,7 @@ machine="$(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /p
 record meta jobs "$JOBS"
 record meta lat_samples "$LAT_SAMPLES"
 record meta late_jobs "$LATE_JOBS"
+record meta qs_jobs "$QS_JOBS"
 record meta machine "$machine"
 {
 	echo "== settings"
@@ -434,7 +442,56 @@ lateness() {
 
 # --- the workloads -----------------------------------------------------------
 
-if [ -n "$QUICK" ]; then
+# visibility_rows: the cost of job history (no-op jobs at concurrency 4
+# with graphile_worker.history off, failures, all; the three interleaved in
+# each run, history emptied before each) and the time of one look at the
+# queue_stats view, metrics() and unhandled_tasks on $QS_JOBS queued jobs
+# (20 tasks without a handler, 10% in 100 named queues, 10% scheduled
+# ahead; median of 5 looks after a warm-up).
+visibility_rows() {
+	local r h i ms vals
+	echo "== job history: $JOBS pre-queued no-op jobs, concurrency 4, history off / failures / all (elapsed $(elapsed) s)"
+	for ((r = 1; r <= RUNS; r++)); do
+		for h in off failures all; do
+			Q gw_ours -c "TRUNCATE graphile_worker._private_job_history" \
+				-c "ALTER SYSTEM SET graphile_worker.history = '$h'" >/dev/null
+			ours_throughput noop 4 "hist_${h}_c4" "$r"
+		done
+	done
+	Q postgres -c "ALTER SYSTEM RESET graphile_worker.history" -c "SELECT pg_reload_conf()" >/dev/null
+	Q gw_ours -c "TRUNCATE graphile_worker._private_job_history" >/dev/null
+
+	echo "== queue_stats, metrics() and unhandled_tasks on $QS_JOBS queued jobs (elapsed $(elapsed) s)"
+	ours_config 4 on
+	for ((i = 0; i < QS_JOBS; i += 10000)); do
+		Q gw_ours -c "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
+			SELECT ('qs_' || (g % 20), '{}'::json, CASE WHEN g % 10 = 0 THEN 'q' || (g % 100) END,
+			        CASE WHEN g % 10 = 1 THEN now() + interval '1 hour' END,
+			        NULL, NULL, NULL, NULL)::graphile_worker.job_spec
+			  FROM generate_series($i, $i + 9999) g))" >/dev/null
+	done
+	Q gw_ours -c "VACUUM ANALYZE graphile_worker._private_jobs" -c "CHECKPOINT" >/dev/null
+	# every column, as a poller reads them (count(*) would let the planner
+	# leave out the aggregates)
+	for view in "queue_stats:SELECT * FROM graphile_worker.queue_stats" \
+		"metrics:SELECT graphile_worker.metrics()" \
+		"unhandled:SELECT * FROM graphile_worker.unhandled_tasks"; do
+		vals=()
+		for ((r = 0; r <= 5; r++)); do
+			ms=$(Q gw_ours -c '\timing on' -c "${view#*:}" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+			[ "$r" = 0 ] && continue
+			record "look_${view%%:*}" ours "$ms"
+			vals+=("$ms")
+		done
+		printf '   ours          %-12s on %d jobs: %.1f ms (median of 5)\n' "${view%%:*}" "$QS_JOBS" "$(median "${vals[@]}")"
+	done
+	Q gw_ours -c "TRUNCATE graphile_worker._private_jobs, graphile_worker._private_job_queues" \
+		-c "VACUUM ANALYZE graphile_worker._private_jobs" >/dev/null
+}
+
+if [ -n "${GW_BENCH_VISIBILITY_ONLY:-}" ]; then
+	visibility_rows
+elif [ -n "$QUICK" ]; then
 	echo "== quick: $JOBS pre-queued no-op jobs at concurrency 4 (elapsed $(elapsed) s)"
 	ours_throughput noop 4 noop_c4 1
 	[ -n "$NODE_OK" ] && node_throughput node_batch noop 4 noop_c4 1
@@ -475,6 +532,8 @@ else
 			node_throughput node_batch insert_row 4 insert_c4 "$r"
 		done
 	fi
+
+	visibility_rows
 
 	echo "== add->start latency and scheduled-job lateness, concurrency 1 (elapsed $(elapsed) s)"
 	ours_config 1 off

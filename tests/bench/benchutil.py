@@ -121,6 +121,16 @@ def rows_for(meta):
     rows.append(("tput_insert_c4",
                  f"INSERT-handler jobs, {jobs:,} pre-queued, concurrency 4",
                  "jobs/s"))
+    for h in ("off", "failures", "all"):
+        rows.append((f"tput_hist_{h}_c4",
+                     f"no-op jobs, {jobs:,} pre-queued, concurrency 4, graphile_worker.history = {h}",
+                     "jobs/s"))
+    qs_n = int(meta.get("qs_jobs", 1000000))
+    rows += [
+        ("look_queue_stats", f"one SELECT of the queue_stats view, {qs_n:,} queued jobs", "ms"),
+        ("look_metrics", f"one graphile_worker.metrics() call, {qs_n:,} queued jobs", "ms"),
+        ("look_unhandled", f"one SELECT of the unhandled_tasks view, {qs_n:,} queued jobs", "ms"),
+    ]
     for c in (1, 2, 4, 8, 24):
         rows.append((f"cpu_noop_c{c}",
                      f"server+worker CPU per 1,000 no-op jobs, concurrency {c}",
