@@ -61,7 +61,8 @@ my $workers = job_workers_sql();
 run_case('a', sub {
 	poll_is($node, $db, $workers, '2:idle', 'a: 2 idle job workers');
 	my $first = sql(q{SELECT id FROM graphile_worker.add_job('hold', '{"tag":"q-1"}', queue_name => 'q')});
-	poll_value($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'q-1'", '1');
+	poll_is($node, $db, "SELECT count(*) FROM graphile_worker.workers WHERE job_id = $first", '1',
+		'a: the first job of q runs (and holds)');
 	sql(q{SELECT graphile_worker.pause_queue('q')});
 	sql(q{SELECT graphile_worker.add_job('work', json_build_object('tag', 'q-' || i), queue_name => 'q')
 	        FROM generate_series(2, 4) AS i});
@@ -92,7 +93,7 @@ run_case('a', sub {
 run_case('b', sub {
 	poll_is($node, $db, $workers, '2:idle', 'b: 2 idle job workers');
 	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"warm"}')});
-	poll_value($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'warm'", '1');
+	poll_is($node, $db, "SELECT count(*) FROM public.ran WHERE tag = 'warm'", '1', 'b: a job of work runs');
 	sql(q{SELECT graphile_worker.pause_task('work')});
 	sql(q{SELECT graphile_worker.add_job('work', '{"tag":"paused-task"}')});
 	sql(q{SELECT graphile_worker.add_job('stubborn', '{"tag":"x"}', run_at => now() + interval '1 hour')});
