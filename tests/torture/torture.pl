@@ -782,8 +782,13 @@ $chaos_t0 = time;
 	my $end = $chaos_t0 + $SECONDS;
 	my $next_chaos = time + 1 + rnd() * 2;
 	my $next_progress = time + 15;
+	# the phase lasts $SECONDS, and longer (up to three times that) until
+	# every kind of chaos has happened once: on a slow machine a deck may not
+	# be dealt out in time
+	my $hard_end = $chaos_t0 + 3 * $SECONDS;
+	my $all_happened = sub { !grep { !$happened{$_} } keys %chaos };
 	my $ok = eval {
-		while (time < $end)
+		while (time < $end || ($SECONDS >= 30 && !$all_happened->() && time < $hard_end))
 		{
 			run_pending(0);
 			add_tick();
