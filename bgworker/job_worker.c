@@ -356,8 +356,11 @@ run_batch(void)
 	batch_jobs = jobs;
 	batch_n = n;
 
-	/* there may be more: let another idle worker look too */
-	if (n == limit)
+	/*
+	 * there may be more: let another idle worker look too (a queue of
+	 * limited concurrency may take another job in another worker)
+	 */
+	if (n == limit || gw_my_proc->nlimited > 0)
 		gw_wake_workers(MyDatabaseId, 1);
 
 	started = GetCurrentTimestamp();
@@ -373,6 +376,7 @@ run_batch(void)
 	}
 	batch_jobs = NULL;
 	batch_n = 0;
+	gw_claim_end_batch();
 	gw_runner_end_batch();
 	last_batch_wrote = nwrote > 0;
 	avg_job_us = 0.8 * avg_job_us +

@@ -80,6 +80,7 @@ extern GwDbSettings gw_worker_settings;
 /* claim.c */
 extern int	gw_claim_jobs(const char *worker_id, int limit, MemoryContext cxt,
 						  GwJob **jobs);
+extern void gw_claim_end_batch(void);
 extern void gw_complete_jobs(GwJob **jobs, int n, const char *worker_id);
 extern void gw_return_job(GwJob *job, const char *worker_id);
 extern TimestampTz gw_fail_job(GwJob *job, const char *worker_id,

@@ -539,6 +539,12 @@ begin
     order by j.locked_at desc
     limit 1
     for update;
+  -- a queue of limited concurrency is claimed without its row lock
+  if exists (select from graphile_worker._private_queue_limits as l
+             where l.queue_name operator(pg_catalog.=) _resume_queue.queue_name) then
+    v_locked_by := null;
+    v_locked_at := null;
+  end if;
   update graphile_worker._private_job_queues as q
     set locked_by = v_locked_by, locked_at = v_locked_at
     where q.id operator(pg_catalog.=) v_id
@@ -594,6 +600,69 @@ begin
   perform graphile_worker._wake_at_commit(1, null, 0);
 end;
 $$;
+
+/*
+ * How many jobs of a named queue may run at once, where that is not 1
+ * (the schema's serial queue, whose row lock Node workers share).  A
+ * queue with a row here is claimed by our workers without locking its row
+ * (claim.c): each claim takes one of its jobs at most, and only while
+ * fewer than max_running of our job workers hold one.  A row with 1 is
+ * left by set_queue_concurrency(name, 1) while jobs of the queue still
+ * run; a claim deletes it once none does, and the queue is serial again.
+ */
+CREATE TABLE graphile_worker._private_queue_limits (
+	queue_name text PRIMARY KEY,
+	max_running integer NOT NULL CHECK (max_running OPERATOR(pg_catalog.>=) 1),
+	set_at timestamp with time zone NOT NULL DEFAULT pg_catalog.now(),
+	set_by text NOT NULL
+);
+ALTER TABLE graphile_worker._private_queue_limits ENABLE ROW LEVEL SECURITY;
+SELECT pg_catalog.pg_extension_config_dump('graphile_worker._private_queue_limits', '');
+
+CREATE FUNCTION graphile_worker._set_queue_concurrency(queue_name text, n integer, set_by text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  if queue_name is null then
+    raise exception 'queue name must not be null' using errcode = '22004';
+  end if;
+  if n is null then
+    raise exception 'queue concurrency must not be null' using errcode = '22004';
+  end if;
+  if n operator(pg_catalog.<) 1 then
+    raise exception 'queue concurrency must be at least 1, not %', n
+      using errcode = '22023',
+            hint = 'To stop a queue''s jobs from starting, use pause_queue.';
+  end if;
+  perform from graphile_worker._private_job_queues as q
+    where q.queue_name operator(pg_catalog.=) _set_queue_concurrency.queue_name;
+  if not found then
+    raise exception 'queue "%" does not exist', queue_name
+      using errcode = '42704',
+            hint = 'A named queue exists once a job has been added to it.';
+  end if;
+  if n operator(pg_catalog.=) 1 then
+    -- the next claim that finds none of its jobs running deletes the row
+    update graphile_worker._private_queue_limits as l
+      set max_running = 1, set_at = pg_catalog.now(), set_by = _set_queue_concurrency.set_by
+      where l.queue_name operator(pg_catalog.=) _set_queue_concurrency.queue_name;
+  else
+    insert into graphile_worker._private_queue_limits (queue_name, max_running, set_by)
+      values (queue_name, n, set_by)
+      on conflict on constraint _private_queue_limits_pkey do update
+        set max_running = excluded.max_running, set_at = excluded.set_at,
+            set_by = excluded.set_by;
+  end if;
+  -- a raised limit lets more of its jobs start now
+  perform graphile_worker._wake_at_commit(n, null, 0);
+end;
+$$;
+
+CREATE FUNCTION graphile_worker.set_queue_concurrency(queue_name text, n integer)
+RETURNS void LANGUAGE C SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'gw_sql_control';
 
 /*
  * _signal_job_cancel(job_id, locked_by, by): at commit, cancel the handler
@@ -770,10 +839,15 @@ CREATE VIEW graphile_worker.queues AS
 	SELECT q.queue_name,
 		p.name IS NOT NULL AS paused,
 		p.paused_at,
-		p.paused_by
+		p.paused_by,
+		COALESCE(l.max_running, 1) AS concurrency,
+		l.set_at AS concurrency_set_at,
+		l.set_by AS concurrency_set_by
 	FROM graphile_worker._private_job_queues AS q
 		LEFT JOIN graphile_worker._private_pauses AS p
-			ON p.kind OPERATOR(pg_catalog.=) 'queue' AND p.name OPERATOR(pg_catalog.=) q.queue_name;
+			ON p.kind OPERATOR(pg_catalog.=) 'queue' AND p.name OPERATOR(pg_catalog.=) q.queue_name
+		LEFT JOIN graphile_worker._private_queue_limits AS l
+			ON l.queue_name OPERATOR(pg_catalog.=) q.queue_name;
 
 CREATE VIEW graphile_worker.tasks AS
 	SELECT t.identifier AS task_identifier,
@@ -803,7 +877,8 @@ begin
     ' graphile_worker.resume_queue(text), graphile_worker.pause_task(text),'
     ' graphile_worker.resume_task(text), graphile_worker.cancel_job(bigint),'
     ' graphile_worker.run_crontab_now(text), graphile_worker.set_crontab_entry(text),'
-    ' graphile_worker.remove_crontab_entry(text) TO %I', role_name);
+    ' graphile_worker.remove_crontab_entry(text),'
+    ' graphile_worker.set_queue_concurrency(text, integer) TO %I', role_name);
   execute pg_catalog.format('GRANT SELECT ON graphile_worker.queues, graphile_worker.tasks TO %I',
     role_name);
 end;
@@ -823,7 +898,8 @@ begin
     ' graphile_worker.resume_queue(text), graphile_worker.pause_task(text),'
     ' graphile_worker.resume_task(text), graphile_worker.cancel_job(bigint),'
     ' graphile_worker.run_crontab_now(text), graphile_worker.set_crontab_entry(text),'
-    ' graphile_worker.remove_crontab_entry(text) FROM %I', role_name);
+    ' graphile_worker.remove_crontab_entry(text),'
+    ' graphile_worker.set_queue_concurrency(text, integer) FROM %I', role_name);
   execute pg_catalog.format('REVOKE SELECT ON graphile_worker.queues, graphile_worker.tasks FROM %I',
     role_name);
 end;
@@ -837,7 +913,9 @@ REVOKE ALL ON FUNCTION graphile_worker._pause_queue(text, text), graphile_worker
 	graphile_worker.cancel_job(bigint), graphile_worker._crontab_line_id(text),
 	graphile_worker.set_crontab_entry(text), graphile_worker.remove_crontab_entry(text),
 	graphile_worker.run_crontab_now(text), graphile_worker.grant_control(name),
-	graphile_worker.revoke_control(name) FROM PUBLIC;
+	graphile_worker.revoke_control(name),
+	graphile_worker._set_queue_concurrency(text, integer, text),
+	graphile_worker.set_queue_concurrency(text, integer) FROM PUBLIC;
 
 COMMENT ON FUNCTION graphile_worker.pause_queue(text) IS
 	'No new job of this named queue starts (ours or Node''s); running ones finish; survives restarts';
@@ -845,6 +923,8 @@ COMMENT ON FUNCTION graphile_worker.resume_queue(text) IS 'Undoes pause_queue';
 COMMENT ON FUNCTION graphile_worker.pause_task(text) IS
 	'Our workers start no new job of this task; running ones finish; survives restarts';
 COMMENT ON FUNCTION graphile_worker.resume_task(text) IS 'Undoes pause_task';
+COMMENT ON FUNCTION graphile_worker.set_queue_concurrency(text, integer) IS
+	'At most n jobs of this named queue run at once in our workers (1: the serial queue, shared with Node workers)';
 COMMENT ON FUNCTION graphile_worker.cancel_job(bigint) IS
 	'Permanently fails the job with last_error ''cancelled by <role>''; a running handler of ours is cancelled within a second';
 COMMENT ON FUNCTION graphile_worker.set_crontab_entry(text) IS
@@ -855,7 +935,8 @@ COMMENT ON FUNCTION graphile_worker.run_crontab_now(text) IS
 COMMENT ON FUNCTION graphile_worker.grant_control(name) IS
 	'Grants the control functions and the queues and tasks views to a role';
 COMMENT ON FUNCTION graphile_worker.revoke_control(name) IS 'Revokes what grant_control granted';
-COMMENT ON VIEW graphile_worker.queues IS 'Named queues: paused or not, since when, by whom';
+COMMENT ON VIEW graphile_worker.queues IS
+	'Named queues: paused or not, since when, by whom; how many of its jobs may run at once';
 COMMENT ON VIEW graphile_worker.tasks IS 'Tasks: paused or not, since when, by whom';
 
 /* ---------------------------------------------------------------------

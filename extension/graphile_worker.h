@@ -81,6 +81,12 @@ typedef enum GwProcKind
 	GW_KIND_WORKER
 } GwProcKind;
 
+/*
+ * Queues of limited concurrency (set_queue_concurrency) of which one claim
+ * takes jobs at most: one job of each (claim.c).
+ */
+#define GW_MAX_LIMITED		16
+
 typedef enum GwProcState
 {
 	GW_STATE_STARTING,
@@ -111,6 +117,9 @@ typedef struct GwProc
 								 * command of ours or the supervisor, so a
 								 * SIGTERM that follows gives the running
 								 * job back */
+	/* a job worker's queues of limited concurrency with a job in its batch */
+	int			nlimited;
+	int32		limited[GW_MAX_LIMITED];
 } GwProc;
 
 typedef enum GwDbState

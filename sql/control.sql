@@ -47,7 +47,39 @@ SELECT task_identifier, paused, paused_by = current_user AS by_me FROM graphile_
 SELECT graphile_worker.resume_task('sms');
 SELECT task_identifier, paused FROM graphile_worker.tasks ORDER BY 1;
 
+-- set_queue_concurrency: at most n jobs of the queue at once
+SELECT graphile_worker.set_queue_concurrency('q1', 3);
+SELECT queue_name, concurrency, concurrency_set_by = current_user AS by_me,
+       concurrency_set_at <= now() AS since
+  FROM graphile_worker.queues;
+SELECT graphile_worker.set_queue_concurrency('q1', 5);
+SELECT queue_name, max_running FROM graphile_worker._private_queue_limits;
+-- the queue's row stays unlocked: it is claimed without it
+SELECT locked_by, is_available FROM graphile_worker._private_job_queues WHERE queue_name = 'q1';
+-- 1 makes it serial again: a claim deletes the row once no job of it runs
+SELECT graphile_worker.set_queue_concurrency('q1', 1);
+SELECT queue_name, concurrency FROM graphile_worker.queues;
+DELETE FROM graphile_worker._private_queue_limits;
+-- 1 for a queue without a limit changes nothing
+SELECT graphile_worker.set_queue_concurrency('q1', 1);
+SELECT count(*) FROM graphile_worker._private_queue_limits;
+-- resuming a paused queue of limited concurrency does not lock its row
+SELECT graphile_worker.set_queue_concurrency('q1', 2);
+UPDATE graphile_worker._private_jobs SET locked_by = 'w1', locked_at = now()
+  WHERE payload->>'n' = '1';
+SELECT graphile_worker.pause_queue('q1');
+SELECT graphile_worker.resume_queue('q1');
+SELECT locked_by, is_available FROM graphile_worker._private_job_queues WHERE queue_name = 'q1';
+UPDATE graphile_worker._private_jobs SET locked_by = NULL, locked_at = NULL;
+
 -- errors, and nothing changed
+SELECT graphile_worker.set_queue_concurrency('nope', 2);
+SELECT graphile_worker.set_queue_concurrency(NULL, 2);
+SELECT graphile_worker.set_queue_concurrency('q1', NULL);
+SELECT graphile_worker.set_queue_concurrency('q1', 0);
+SELECT graphile_worker.set_queue_concurrency('q1', -5);
+SELECT queue_name, max_running FROM graphile_worker._private_queue_limits;
+DELETE FROM graphile_worker._private_queue_limits;
 SELECT graphile_worker.pause_queue('nope');
 SELECT graphile_worker.pause_queue(NULL);
 SELECT graphile_worker.resume_queue('nope');
@@ -104,6 +136,8 @@ SET ROLE ctl_boss;
 SELECT graphile_worker.pause_queue('q1');
 SELECT queue_name, paused, paused_by FROM graphile_worker.queues;
 SELECT graphile_worker.resume_queue('q1');
+SELECT graphile_worker.set_queue_concurrency('q1', 4);
+SELECT queue_name, concurrency, concurrency_set_by FROM graphile_worker.queues;
 -- what it may not read stays hidden in the row cancel_job returns
 SELECT payload, last_error, attempts = max_attempts AS failed FROM graphile_worker.cancel_job(:sms_id);
 RESET ROLE;
@@ -112,12 +146,16 @@ SET ROLE ctl_boss;
 -- the internals stay out of reach
 SELECT graphile_worker._pause_queue('q1', 'someone else');
 SELECT * FROM graphile_worker._private_pauses;
+SELECT graphile_worker._set_queue_concurrency('q1', 9, 'someone else');
+DELETE FROM graphile_worker._private_queue_limits;
 SELECT graphile_worker.grant_control('ctl_nobody');
 RESET ROLE;
 SELECT graphile_worker.revoke_control('ctl_boss');
 SET ROLE ctl_boss;
 SELECT graphile_worker.pause_queue('q1');
+SELECT graphile_worker.set_queue_concurrency('q1', 2);
 RESET ROLE;
+SELECT queue_name, max_running, set_by FROM graphile_worker._private_queue_limits;
 
 DROP EXTENSION graphile_worker;
 DROP ROLE ctl_boss;

@@ -13,6 +13,11 @@
 #      is kept, and the worker goes on with other jobs.
 #   d. cancel_job of a running job that stops when cancelled: same outcome,
 #      the worker is not restarted.
+#   e. set_queue_concurrency with 4 job workers: with 2, then 3, at most
+#      that many jobs of the queue run at once, and that many do (measured
+#      from the handlers' own start and end times); jobs of another queue
+#      are not held up; back to 1, the queue is serial again, through its
+#      row lock (the limit row is gone once no job of it runs).
 use strict;
 use warnings;
 
@@ -145,5 +150,58 @@ for my $case (['c', 'stubborn', 'a handler that catches the cancel'],
 		sql(qq{DELETE FROM graphile_worker._private_jobs WHERE id = $job});
 	});
 }
+
+# --- e. set_queue_concurrency ------------------------------------------------
+run_case('e', sub {
+	sql(q{
+CREATE TABLE public.spans (job_id bigint, queue text, started timestamptz, ended timestamptz);
+CREATE FUNCTION graphile_worker_tasks.span(payload json, job graphile_worker.jobs) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM pg_sleep(0.25);
+  INSERT INTO public.spans VALUES (job.id, job.queue_name, t0, clock_timestamp());
+END $$;
+ALTER SYSTEM SET graphile_worker.concurrency = 4;
+SELECT pg_reload_conf();});
+	poll_is($node, $db, $workers, '4:idle', 'e: 4 idle job workers');
+	# the most jobs of queue $q running at one moment
+	my $overlap = sub {
+		my ($q) = @_;
+		return sql(qq{
+SELECT max((SELECT count(*) FROM public.spans AS b
+             WHERE b.queue = '$q' AND b.started <= a.started AND b.ended > a.started))
+  FROM public.spans AS a WHERE a.queue = '$q'});
+	};
+	# a queue exists once a job was added to it
+	sql(q{SELECT graphile_worker.add_job('span', '{}', queue_name => 'lim',
+	        run_at => now() + interval '1 day')});
+	for my $n (2, 3)
+	{
+		sql(qq{DELETE FROM public.spans;
+SELECT graphile_worker.set_queue_concurrency('lim', $n);
+SELECT graphile_worker.add_job('span', '{}', queue_name => 'lim') FROM generate_series(1, 12);
+SELECT graphile_worker.add_job('span', '{}', queue_name => 'other');});
+		poll_is($node, $db, q{SELECT count(*) FROM public.spans}, '13',
+			"e: concurrency $n: the 12 jobs of the queue and the other one ran");
+		is($overlap->('lim'), $n, "e: concurrency $n: never more than $n at once, and $n at times");
+		is(sql(q{SELECT count(*) FROM public.spans AS o JOIN public.spans AS l
+		           ON l.queue = 'lim' AND o.started < l.ended AND l.started < o.ended
+		          WHERE o.queue = 'other'}) > 0 ? 'overlaps' : 'waited',
+			'overlaps', "e: concurrency $n: the other queue's job ran beside them");
+	}
+	sql(q{DELETE FROM public.spans;
+SELECT graphile_worker.set_queue_concurrency('lim', 1);
+SELECT graphile_worker.add_job('span', '{}', queue_name => 'lim') FROM generate_series(1, 6);});
+	poll_is($node, $db, q{SELECT count(*) FROM public.spans}, '6', 'e: concurrency 1: the jobs ran');
+	is($overlap->('lim'), '1', 'e: concurrency 1: one at a time');
+	is(sql(q{SELECT count(*) FROM graphile_worker._private_queue_limits}), '0',
+		'e: concurrency 1: the limit row is gone: the queue row lock makes it serial');
+	is(sql(q{SELECT concurrency FROM graphile_worker.queues WHERE queue_name = 'lim'}), '1',
+		'e: the queues view says 1');
+	sql(q{DELETE FROM graphile_worker._private_jobs;
+ALTER SYSTEM RESET graphile_worker.concurrency;
+SELECT pg_reload_conf();});
+});
 
 done_testing();

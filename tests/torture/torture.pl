@@ -15,7 +15,8 @@
 # graphile_worker.job_timeout = '200ms' (ALTER FUNCTION ... SET).
 #
 # Jobs, added all along by add_job and add_jobs (some with a future run_at,
-# a named queue, a priority), behave as their payload says:
+# a named queue, q3 of which has a concurrency of 2, a priority), behave as
+# their payload says:
 #   ok      write, succeed (some sleep 20-170 ms)
 #   error   write, then raise with DETAIL and HINT (max_attempts 2-3): must
 #           end permanently failed with no effect
@@ -765,6 +766,10 @@ sub run_pending
 		'[{"token": "control", "task": "plpgsql_json", "behaviour": "ok",
 		   "expect": "once", "payload": {"token": "control"}}]', 'add_job')});
 	die "cannot add the control job\n" unless defined $out;
+	# q3 runs two of its jobs at once (set_queue_concurrency), q1 and q2
+	# one (the queue row lock)
+	defined try_sql(q{INSERT INTO graphile_worker._private_job_queues (queue_name) VALUES ('q3');
+SELECT graphile_worker.set_queue_concurrency('q3', 2)}) or die "cannot limit queue q3\n";
 	$deadline = time + 60;
 	usleep(100_000)
 	  until (try_sql(q{SELECT count(*) FROM public.effects WHERE token = 'control'}) // '') eq '1'
