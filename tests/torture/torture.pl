@@ -195,12 +195,18 @@ sub try_sql
 	my ($query, $timeout) = @_;
 	my ($out, $err, $timed_out) = ('', '', 0);
 	$sql_error = '';
-	my $rc = $node->psql(
-		$db, $query,
-		stdout    => \$out,
-		stderr    => \$err,
-		timeout   => $timeout // 60,
-		timed_out => \$timed_out);
+	# psql may exit before IPC::Run has written the query to its stdin (a
+	# server that just crashed refuses the connection): IPC::Run then dies
+	# with "Broken pipe", which is a failed query like any other
+	my $rc = eval {
+		$node->psql(
+			$db, $query,
+			stdout    => \$out,
+			stderr    => \$err,
+			timeout   => $timeout // 60,
+			timed_out => \$timed_out);
+	};
+	$err = $@ unless defined $rc;
 	$sql_error = $timed_out ? 'timed out' : $err;
 	return undef if $timed_out || !defined $rc || $rc != 0;
 	return $out;
