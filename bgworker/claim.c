@@ -56,6 +56,30 @@
 #define GW_CLAIM_MAX_BYTES (16 * 1024 * 1024)
 
 /*
+ * The end of both claims: lock the jobs of CTE j for worker $1, counting
+ * the attempt, and return the columns of the graphile_worker.jobs view, in
+ * order, then payload (q: the jobs' queues).
+ */
+#define CLAIM_LOCK_JOBS_OF_J \
+"UPDATE graphile_worker._private_jobs AS jobs" \
+"   SET attempts = jobs.attempts OPERATOR(pg_catalog.+) 1::pg_catalog.int2," \
+"       locked_by = $1::pg_catalog.text," \
+"       locked_at = pg_catalog.now()" \
+"  FROM j" \
+"  JOIN graphile_worker._private_tasks AS tasks ON true"
+#define CLAIM_RETURNING \
+" RETURNING jobs.id, q.queue_name, tasks.identifier, jobs.priority, jobs.run_at," \
+"           jobs.attempts, jobs.max_attempts, jobs.last_error, jobs.created_at," \
+"           jobs.updated_at, jobs.key, jobs.locked_at, jobs.locked_by," \
+"           jobs.revision, jobs.flags, jobs.payload"
+
+/* Our workers start no job of a paused task (pause_task). */
+#define SKIP_PAUSED_TASKS \
+"AND NOT EXISTS (SELECT FROM graphile_worker._private_pauses AS p" \
+"                 WHERE p.kind OPERATOR(pg_catalog.=) 'task'" \
+"                   AND p.name OPERATOR(pg_catalog.=) tasks.identifier)"
+
+/*
  * $1 worker id, $2 task identifiers with a handler, $3 forbidden flags (or
  * NULL), $4 how many jobs at most, $5 how many payload bytes (as stored) at
  * most, but always one job.  The result starts with the columns of the
@@ -109,19 +133,11 @@ static const char *const claim_sql_format =
 "   WHERE job_queues.id OPERATOR(pg_catalog.=) j.job_queue_id"
 "  RETURNING job_queues.id, job_queues.queue_name"
 ")"
-"UPDATE graphile_worker._private_jobs AS jobs"
-"   SET attempts = jobs.attempts OPERATOR(pg_catalog.+) 1::pg_catalog.int2,"
-"       locked_by = $1::pg_catalog.text,"
-"       locked_at = pg_catalog.now()"
-"  FROM j"
-"  JOIN graphile_worker._private_tasks AS tasks ON true"
+CLAIM_LOCK_JOBS_OF_J
 "  LEFT JOIN q ON q.id OPERATOR(pg_catalog.=) j.job_queue_id"
 " WHERE jobs.id OPERATOR(pg_catalog.=) j.id"
 "   AND tasks.id OPERATOR(pg_catalog.=) jobs.task_id"
-" RETURNING jobs.id, q.queue_name, tasks.identifier, jobs.priority, jobs.run_at,"
-"           jobs.attempts, jobs.max_attempts, jobs.last_error, jobs.created_at,"
-"           jobs.updated_at, jobs.key, jobs.locked_at, jobs.locked_by,"
-"           jobs.revision, jobs.flags, jobs.payload";
+CLAIM_RETURNING;
 
 /*
  * The end of complete, fail and return: unlock the named queues of the jobs
@@ -183,10 +199,7 @@ static const char *const return_sql =
 ")"
 UNLOCK_QUEUES_OF_J("$2");
 
-static const char *const skip_paused_tasks =
-"AND NOT EXISTS (SELECT FROM graphile_worker._private_pauses AS p"
-"                 WHERE p.kind OPERATOR(pg_catalog.=) 'task'"
-"                   AND p.name OPERATOR(pg_catalog.=) tasks.identifier)";
+static const char *const skip_paused_tasks = SKIP_PAUSED_TASKS;
 
 static const char *const skip_limited_queues =
 "AND NOT EXISTS (SELECT FROM graphile_worker._private_queue_limits AS l"
@@ -228,9 +241,7 @@ static const char *const claim_limited_sql =
 "     AND jobs.task_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 "           SELECT tasks.id FROM graphile_worker._private_tasks AS tasks"
 "            WHERE tasks.identifier OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[])"
-"              AND NOT EXISTS (SELECT FROM graphile_worker._private_pauses AS p"
-"                               WHERE p.kind OPERATOR(pg_catalog.=) 'task'"
-"                                 AND p.name OPERATOR(pg_catalog.=) tasks.identifier)))"
+"              " SKIP_PAUSED_TASKS "))"
 "     AND ($3::pg_catalog.text[] IS NULL"
 "          OR (jobs.flags OPERATOR(pg_catalog.?|) $3::pg_catalog.text[]) IS NOT TRUE)"
 "   ORDER BY jobs.priority, jobs.run_at"
@@ -250,19 +261,11 @@ static const char *const claim_limited_sql =
 "   ORDER BY s.priority, s.run_at, s.id"
 "   LIMIT $4"
 ")"
-"UPDATE graphile_worker._private_jobs AS jobs"
-"   SET attempts = jobs.attempts OPERATOR(pg_catalog.+) 1::pg_catalog.int2,"
-"       locked_by = $1::pg_catalog.text,"
-"       locked_at = pg_catalog.now()"
-"  FROM j"
-"  JOIN graphile_worker._private_tasks AS tasks ON true"
+CLAIM_LOCK_JOBS_OF_J
 "  JOIN graphile_worker._private_job_queues AS q ON q.id OPERATOR(pg_catalog.=) j.job_queue_id"
 " WHERE jobs.id OPERATOR(pg_catalog.=) j.id"
 "   AND tasks.id OPERATOR(pg_catalog.=) jobs.task_id"
-" RETURNING jobs.id, q.queue_name, tasks.identifier, jobs.priority, jobs.run_at,"
-"           jobs.attempts, jobs.max_attempts, jobs.last_error, jobs.created_at,"
-"           jobs.updated_at, jobs.key, jobs.locked_at, jobs.locked_by,"
-"           jobs.revision, jobs.flags, jobs.payload, jobs.job_queue_id";
+CLAIM_RETURNING ", jobs.job_queue_id";
 
 static SPIPlanPtr claim_plan = NULL;
 static bool claim_plan_v020 = false;
