@@ -487,20 +487,21 @@ gw_job_worker_main(Datum arg)
 	/* a reload signalled before the handler was installed was lost */
 	ConfigReloadPending = true;
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	memcpy(&start, MyBgworkerEntry->bgw_extra, sizeof(start));
 	my_slot = start.slot;
 	my_gen = start.gen;
+	/* stopped before it started: it need not connect */
+	if (!gw_worker_slot_wanted(dboid, my_slot, my_gen))
+		proc_exit(0);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
 	id.system_id = GetSystemIdentifier();
 	id.pid = (uint32_t) MyProcPid;
 	id.started_us = (uint64_t) MyStartTimestamp;
 	gw_worker_id_format(&id, worker_id, sizeof(worker_id));
-	gw_register_proc(GW_KIND_WORKER, dboid);
-	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
-	strlcpy(gw_my_proc->worker_id, worker_id, GW_WORKER_ID_LEN);
-	gw_my_proc->slot = my_slot;
-	LWLockRelease(gw_shared->lock);
+	/* stopped while it connected: it leaves without being seen working */
+	if (gw_register_job_worker(dboid, my_slot, my_gen, worker_id) == NULL)
+		proc_exit(0);
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "graphile_worker job worker",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -510,7 +511,7 @@ gw_job_worker_main(Datum arg)
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(worker_cxt);
 	gw_runner_init();
-	/* after gw_register_proc: runs before the entry is freed */
+	/* after gw_register_job_worker: runs before the entry is freed */
 	before_shmem_exit(exit_callback, (Datum) 0);
 
 	for (;;)

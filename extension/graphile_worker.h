@@ -187,11 +187,14 @@ extern GwProc *gw_my_proc;
 
 extern void gw_shmem_install_hooks(void);
 extern GwProc *gw_register_proc(GwProcKind kind, Oid dboid);
+extern GwProc *gw_register_job_worker(Oid dboid, int slot, uint32 gen,
+									  const char *worker_id);
 extern void gw_set_state(GwProcState state);
 extern void gw_set_job(int64 job_id, const char *task);
 extern GwDatabase *gw_find_database(Oid dboid, bool create);
 extern bool gw_supervisor_running(Oid dboid);
 extern bool gw_supervisor_running_locked(Oid dboid);
+extern bool gw_worker_slot_wanted(Oid dboid, int slot, uint32 gen);
 extern bool gw_worker_slot_current(Oid dboid, int slot, uint32 gen);
 extern bool gw_worker_slot_busy(Oid dboid, int slot);
 

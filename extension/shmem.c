@@ -142,18 +142,13 @@ gw_supervisor_running_locked(Oid dboid)
  * launcher that restarted while the first one lived on) returns NULL, and
  * that process must exit.
  */
-GwProc *
-gw_register_proc(GwProcKind kind, Oid dboid)
+static bool slot_wanted_locked(Oid dboid, int slot, uint32 gen);
+
+static GwProc *
+take_entry_locked(GwProcKind kind, Oid dboid, TimestampTz now)
 {
 	GwProc	   *proc = NULL;
-	TimestampTz now = GetCurrentTimestamp();
 
-	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
-	if (kind == GW_KIND_SUPERVISOR && gw_supervisor_running_locked(dboid))
-	{
-		LWLockRelease(gw_shared->lock);
-		return NULL;
-	}
 	for (int i = 0; i < gw_shared->nprocs; i++)
 	{
 		if (!gw_shared->procs[i].in_use)
@@ -179,7 +174,52 @@ gw_register_proc(GwProcKind kind, Oid dboid)
 	proc->slot = -1;
 	if (kind == GW_KIND_LAUNCHER)
 		gw_shared->launcher_latch = MyLatch;
+	return proc;
+}
+
+GwProc *
+gw_register_proc(GwProcKind kind, Oid dboid)
+{
+	GwProc	   *proc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	Assert(kind != GW_KIND_WORKER);
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	if (kind == GW_KIND_SUPERVISOR && gw_supervisor_running_locked(dboid))
+	{
+		LWLockRelease(gw_shared->lock);
+		return NULL;
+	}
+	proc = take_entry_locked(kind, dboid, now);
 	LWLockRelease(gw_shared->lock);
+
+	gw_my_proc = proc;
+	before_shmem_exit(gw_unregister_proc, (Datum) 0);
+	return proc;
+}
+
+/*
+ * gw_register_job_worker registers this job worker for slot with
+ * generation gen, unless it is no longer wanted there (slot_wanted_locked),
+ * in which case it returns NULL and the process must exit: a worker that
+ * was stopped before it got here never shows among the workers.
+ */
+GwProc *
+gw_register_job_worker(Oid dboid, int slot, uint32 gen, const char *worker_id)
+{
+	GwProc	   *proc = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	if (slot_wanted_locked(dboid, slot, gen))
+	{
+		proc = take_entry_locked(GW_KIND_WORKER, dboid, now);
+		proc->slot = slot;
+		strlcpy(proc->worker_id, worker_id, GW_WORKER_ID_LEN);
+	}
+	LWLockRelease(gw_shared->lock);
+	if (proc == NULL)
+		return NULL;
 
 	gw_my_proc = proc;
 	before_shmem_exit(gw_unregister_proc, (Datum) 0);
@@ -263,31 +303,55 @@ gw_supervisor_running(Oid dboid)
 }
 
 /*
- * gw_worker_slot_current says whether this job worker, started for slot
- * with generation gen, is still wanted: its slot has that generation, its
- * supervisor is alive and not stopping, and nobody asked it to stop.
+ * slot_wanted_locked says whether a job worker of dboid started for slot
+ * with generation gen is wanted: the slot still has that generation and
+ * the supervisor that started it is alive and not stopping.  Caller holds
+ * gw_shared->lock.
+ */
+static bool
+slot_wanted_locked(Oid dboid, int slot, uint32 gen)
+{
+	GwDatabase *db = gw_find_database(dboid, false);
+	pid_t		supervisor = MyBgworkerEntry->bgw_notify_pid;
+
+	if (db == NULL || slot < 0 || slot >= GW_MAX_WORKERS || db->slot_gen[slot] != gen)
+		return false;
+	for (int i = 0; i < gw_shared->nprocs; i++)
+	{
+		GwProc	   *p = &gw_shared->procs[i];
+
+		if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->pid == supervisor)
+			return !p->stop_requested;
+	}
+	return false;
+}
+
+/*
+ * gw_worker_slot_wanted: slot_wanted_locked, for a job worker that has not
+ * registered yet (it may then leave before connecting to its database).
+ */
+bool
+gw_worker_slot_wanted(Oid dboid, int slot, uint32 gen)
+{
+	bool		wanted;
+
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	wanted = slot_wanted_locked(dboid, slot, gen);
+	LWLockRelease(gw_shared->lock);
+	return wanted;
+}
+
+/*
+ * gw_worker_slot_current says whether this registered job worker is still
+ * wanted in its slot and nobody asked it to stop.
  */
 bool
 gw_worker_slot_current(Oid dboid, int slot, uint32 gen)
 {
-	GwDatabase *db;
-	bool		current = false;
-	pid_t		supervisor = MyBgworkerEntry->bgw_notify_pid;
+	bool		current;
 
-	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
-	db = gw_find_database(dboid, false);
-	if (db != NULL && slot >= 0 && slot < GW_MAX_WORKERS &&
-		db->slot_gen[slot] == gen && !gw_my_proc->stop_requested)
-	{
-		for (int i = 0; i < gw_shared->nprocs; i++)
-		{
-			GwProc	   *p = &gw_shared->procs[i];
-
-			if (p->in_use && p->kind == GW_KIND_SUPERVISOR && p->pid == supervisor &&
-				!p->stop_requested)
-				current = true;
-		}
-	}
+	LWLockAcquire(gw_shared->lock, LW_SHARED);
+	current = slot_wanted_locked(dboid, slot, gen) && !gw_my_proc->stop_requested;
 	LWLockRelease(gw_shared->lock);
 	return current;
 }

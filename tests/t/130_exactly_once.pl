@@ -553,11 +553,21 @@ run_case('f', sub {
 	my $set = sub {
 		return join '', map { "ALTER SYSTEM SET graphile_worker.concurrency = $_;\nSELECT pg_reload_conf();\n" } @_;
 	};
+	# The last change also pauses the workers: only once the two job
+	# workers show "paused" has the supervisor published it, and so stopped
+	# the workers it started for the earlier values; workers it stopped
+	# before they registered never show in the workers view.
 	for my $round (1 .. 3)
 	{
-		$node->safe_psql('postgres', $set->(1, 4, 1, 0, 2));
-		poll_is($node, 'postgres', $procs, '1|2', "$s: concurrency 1, 4, 1, 0, 2 in a row ($round): 2 job workers", 30);
-		stays_is($node, 'postgres', $procs, '1|2', $round == 3 ? 3 : 1, "$s: and so it stays ($round)");
+		$node->safe_psql('postgres',
+			$set->(1, 4, 1, 0) . "ALTER SYSTEM SET graphile_worker.concurrency = 2;\n"
+			  . "ALTER SYSTEM SET graphile_worker.paused = on;\nSELECT pg_reload_conf();\n");
+		poll_is($node, $db, $workers_up, '2:paused',
+			"$s: concurrency 1, 4, 1, 0, 2 in a row ($round): 2 job workers, paused", 30);
+		poll_is($node, 'postgres', $procs, '1|2', "$s: and no other job worker process ($round)", 30);
+		stays_is($node, $db, $workers_up, '2:paused', $round == 3 ? 3 : 1, "$s: and so it stays ($round)");
+		$node->safe_psql('postgres', "ALTER SYSTEM RESET graphile_worker.paused;\nSELECT pg_reload_conf();");
+		poll_is($node, $db, $workers_up, '2:idle', "$s: resumed ($round)", 30);
 	}
 	for my $n (4, 1, 0, 2)
 	{
