@@ -399,6 +399,25 @@ read_settings(void)
 }
 
 /*
+ * news_since_look: whether something the main loop reacts to came while it
+ * was not looking: a reload, a stop, a new generation of its slot or of the
+ * database's settings.  The SetLatch that told of it may have been spent
+ * by the batch: code that sleeps on MyLatch resets it (a lock wait, a
+ * condition variable; from PostgreSQL 18 on, each read that waits for
+ * asynchronous I/O), so the loop asks before it sleeps.
+ */
+static bool
+news_since_look(Oid dboid)
+{
+	GwDbSettings fresh;
+
+	return ConfigReloadPending ||
+		gw_runner_stop_kind() != GW_STOP_NONE ||
+		!gw_worker_slot_current(dboid, my_slot, my_gen) ||
+		gw_db_settings(dboid, &fresh) != settings_gen;
+}
+
+/*
  * exit_callback: jobs of the batch not finalized when the process exits
  * (a FATAL error, e.g. the cancel grace running out) are given back, or,
  * for the job whose handler was running, failed with the reason.  An error
@@ -518,8 +537,9 @@ gw_job_worker_main(Datum arg)
 			gw_set_state(GW_STATE_PAUSED);
 
 		pgstat_report_activity(STATE_IDLE, NULL);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
-						 PG_WAIT_EXTENSION);
+		if (!news_since_look(dboid))
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+							 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
