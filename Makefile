@@ -11,6 +11,10 @@
 #                   built once the same way (tests/build_postgres.sh)
 #   make test-versions  every suite against each major of PG_VERSIONS
 #                   (default 13 15 17 18) whose sources can be had
+#   make deb        Debian packages, one per installed server-dev major
+#                   (pg_buildext, debian/), into DEB_DIR; then installs,
+#                   uses and removes them in a throwaway overlay of the
+#                   system (tests/deb.sh; TAP output)
 #   make torture    randomized crash and chaos test hunting for lost,
 #                   duplicated and stuck jobs (tests/torture; TORTURE_SECONDS,
 #                   default 300, and TORTURE_SEED)
@@ -80,6 +84,13 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# A VPATH build (pg_buildext, debian/rules: make -f SRC/Makefile VPATH=SRC
+# in a folder per PostgreSQL version) puts the objects in subfolders of
+# the build folder
+ifdef VPATH
+$(shell mkdir -p extension/core bgworker)
+endif
+
 # PGXS does not track header dependencies
 HEADERS_OWN = $(wildcard $(srcdir)/extension/*.h $(srcdir)/extension/core/*.h \
 	$(srcdir)/bgworker/*.h)
@@ -89,7 +100,10 @@ $(OBJS): $(HEADERS_OWN)
 PG ?=
 PG_VERSIONS ?= 13 15 17 18
 
-.PHONY: test check-cassert test-versions demo torture bench bench-quick
+# make deb: where the .deb files go
+DEB_DIR ?= $(CURDIR)/debs
+
+.PHONY: test check-cassert test-versions deb demo torture bench bench-quick
 test:
 	GW_PG=$(PG) bash tests/run.sh
 
@@ -98,6 +112,9 @@ check-cassert:
 
 test-versions:
 	GW_PG="$(PG_VERSIONS)" GW_PG_ABSENT=skip GW_CASSERT=0 bash tests/run.sh
+
+deb:
+	bash tests/deb.sh build $(DEB_DIR) && bash tests/deb.sh check $(DEB_DIR)
 
 demo:
 	bash tests/demo.sh

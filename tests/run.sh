@@ -10,13 +10,15 @@
 #   unit       cmocka programs built from tests/unit
 #   torture    tests/torture/torture.pl, 60 s of chaos (TORTURE_SECONDS,
 #              TORTURE_SEED as for `make torture`)
+#   deb        `make deb`: the Debian packages built, installed, used and
+#              removed (tests/deb.sh)
 # Servers never run as root: when invoked as root the suites run as the
 # unprivileged user $GW_TEST_USER (default gwtest, created if missing).
 #
 # Passes, each building the extension in a copy of the sources for its
 # server:
-#   the first   $GW_SUITES (default: every suite) against Debian's
-#               server (or $PG_CONFIG), or with
+#   the first   $GW_SUITES (default: every suite, and deb for Debian's
+#               server) against Debian's server (or $PG_CONFIG), or with
 #               GW_PG=M (`make test PG=M`) against PostgreSQL M built once
 #               from Debian's source package by tests/build_postgres.sh;
 #               GW_PG may list several majors, one pass each
@@ -218,6 +220,34 @@ run_pass() {
 	fi
 }
 
+# deb: `make deb`'s packages, built for the installed
+# postgresql-server-dev-M, then installed, used and removed by tests/deb.sh
+# check (as root, in a throwaway overlay of the system: see there).  They
+# are Debian's server's whatever $PG_CONFIG is, so the pass of Debian's
+# major runs this suite, and no other.
+run_deb() {
+	local log=$WORK/deb.log dir rc p f
+	dir=$(mktemp -d /tmp/graphile_worker_deb.XXXXXX)
+	{ nice -n 19 bash "$ROOT/tests/deb.sh" build "$dir" &&
+		bash "$ROOT/tests/deb.sh" check "$dir"; } >"$log" 2>&1
+	rc=$?
+	if grep -qE '^1\.\.0 # SKIP' "$log"; then
+		echo "deb: $(grep -E '^1\.\.0 # SKIP' "$log")"
+		skipped=$((skipped + 1))
+	else
+		p=$(grep -cE '^ok [0-9]+' "$log")
+		f=$(grep -cE '^not ok [0-9]+' "$log")
+		[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+		if [ "$f" != 0 ]; then
+			cat "$log"
+		else
+			grep -E '^(== built|ok|not ok)' "$log" | sed 's|^|deb: |'
+		fi
+		count "$p" "$f"
+	fi
+	rm -rf "$dir"
+}
+
 # source_pass MAJOR KIND LABEL SUITES [absent]: run_pass against PostgreSQL
 # MAJOR built from source (source_postgres).  Sources that cannot be had
 # count as one failure, or as one skipped pass with "absent" = skip.
@@ -250,7 +280,12 @@ version_pass() {
 for v in $PG; do
 	label=
 	[ "$PG" != "$v" ] && label="pg$v "
-	suites=${SUITES:-$ALL_SUITES}
+	# by default every suite, and deb in the pass of Debian's major
+	suites=$SUITES
+	if [ -z "$suites" ]; then
+		suites=$ALL_SUITES
+		[ "$v" = "$PG_MAJOR" ] && suites="$suites deb"
+	fi
 	[ "$CASSERT" != only ] && version_pass "$v" "$label" "$suites" "$ABSENT"
 	[ "$CASSERT" != 0 ] && source_pass "$v" cassert "${label}cassert " "$CASSERT_SUITES" "$ABSENT"
 done
