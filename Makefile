@@ -4,9 +4,17 @@
 #   make install    install the library and the extension's SQL files
 #   make test       install what is missing, build, install, run every suite
 #                   (GW_CASSERT=1, the default when CI=true: also make
-#                   check-cassert's pass)
+#                   check-cassert's pass); PG=18: against PostgreSQL 18
+#                   built once from Debian's source package into
+#                   /var/cache/graphile_worker (tests/build_postgres.sh)
 #   make check-cassert  the suites against an assert-enabled PostgreSQL,
-#                   built once into /var/cache/graphile_worker (tests/cassert.sh)
+#                   built once the same way (tests/build_postgres.sh)
+#   make test-versions  every suite against each major of PG_VERSIONS
+#                   (default 13 15 17 18) whose sources can be had
+#   make deb        Debian packages, one per installed server-dev major
+#                   (pg_buildext, debian/), into DEB_DIR; then installs,
+#                   uses and removes them in a throwaway overlay of the
+#                   system (tests/deb.sh; TAP output)
 #   make torture    randomized crash and chaos test hunting for lost,
 #                   duplicated and stuck jobs (tests/torture; TORTURE_SECONDS,
 #                   default 300, and TORTURE_SEED)
@@ -68,7 +76,7 @@ REGRESS = $(sort $(basename $(notdir $(wildcard $(srcdir)/sql/*.sql))))
 REGRESS_OPTS = --inputdir=$(srcdir) --temp-config=$(srcdir)/tests/regress.conf \
 	--temp-instance=./tmp_check_regress
 ISOLATION = $(sort $(basename $(notdir $(wildcard $(srcdir)/tests/isolation/specs/*.spec))))
-ISOLATION_OPTS = --inputdir=$(srcdir)/tests/isolation --outputdir=./tests/isolation/output \
+ISOLATION_OPTS = --inputdir=$(srcdir)/tests/isolation --outputdir=./tests/isolation/results \
 	--temp-config=$(srcdir)/tests/regress.conf --temp-instance=./tmp_check_isolation \
 	--load-extension=graphile_worker
 
@@ -76,17 +84,37 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# A VPATH build (pg_buildext, debian/rules: make -f SRC/Makefile VPATH=SRC
+# in a folder per PostgreSQL version) puts the objects in subfolders of
+# the build folder
+ifdef VPATH
+$(shell mkdir -p extension/core bgworker)
+endif
+
 # PGXS does not track header dependencies
 HEADERS_OWN = $(wildcard $(srcdir)/extension/*.h $(srcdir)/extension/core/*.h \
 	$(srcdir)/bgworker/*.h)
 $(OBJS): $(HEADERS_OWN)
 
-.PHONY: test check-cassert demo torture bench bench-quick
+# PG=M: the major version to test (Debian 12's 15 when empty)
+PG ?=
+PG_VERSIONS ?= 13 15 17 18
+
+# make deb: where the .deb files go
+DEB_DIR ?= $(CURDIR)/debs
+
+.PHONY: test check-cassert test-versions deb demo torture bench bench-quick
 test:
-	bash tests/run.sh
+	GW_PG=$(PG) bash tests/run.sh
 
 check-cassert:
-	GW_CASSERT=only bash tests/run.sh
+	GW_PG=$(PG) GW_CASSERT=only bash tests/run.sh
+
+test-versions:
+	GW_PG="$(PG_VERSIONS)" GW_PG_ABSENT=skip GW_CASSERT=0 bash tests/run.sh
+
+deb:
+	bash tests/deb.sh build $(DEB_DIR) && bash tests/deb.sh check $(DEB_DIR)
 
 demo:
 	bash tests/demo.sh

@@ -75,6 +75,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -359,21 +360,27 @@ apply_settings(ArrayType *array)
 	for (int i = 0; i < n; i++)
 	{
 		char	   *item;
-		char	   *name;
 		char	   *value;
 
 		if (nulls[i])
 			continue;
+
+		/*
+		 * "name=value" as ALTER ROLE ... SET stored it, split in place (not
+		 * with ParseLongOption, whose results are malloc'd in older
+		 * releases and palloc'd in 18).
+		 */
 		item = TextDatumGetCString(elems[i]);
-		ParseLongOption(item, &name, &value);
-		/* a handler runs as its function's owner, never as another role */
-		if (value != NULL && pg_strcasecmp(name, "role") != 0 &&
-			pg_strcasecmp(name, "session_authorization") != 0)
-			(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
-									 GUC_ACTION_SET, true, WARNING, false);
-		free(name);
-		if (value)
-			free(value);
+		value = strchr(item, '=');
+		if (value != NULL)
+		{
+			*value++ = '\0';
+			/* a handler runs as its function's owner, never as another role */
+			if (pg_strcasecmp(item, "role") != 0 &&
+				pg_strcasecmp(item, "session_authorization") != 0)
+				(void) set_config_option(item, value, PGC_SUSET, PGC_S_SESSION,
+										 GUC_ACTION_SET, true, WARNING, false);
+		}
 		pfree(item);
 	}
 }

@@ -39,6 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "bgworker.h"
+#include "compat.h"
 #include "graphile_worker.h"
 
 #define CHORE_EVERY_MS			(10 * 60 * 1000)

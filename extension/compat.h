@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * compat.h
- *	  The one place where PostgreSQL version differences (13 to 17) are
+ *	  The one place where PostgreSQL version differences (13 to 18) are
  *	  bridged.  Code elsewhere uses the names defined here and never tests
  *	  PG_VERSION_NUM itself.
  *
@@ -13,7 +13,25 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/tuplestore.h"
+
+/*
+ * Before 14 the OIDs of the catalogs' indexes (such as
+ * DbRoleSettingDatidRolidIndexId) were declared in catalog/indexing.h, not
+ * in the catalogs' own headers.
+ */
+#if PG_VERSION_NUM < 140000
+#include "catalog/indexing.h"
+#endif
+
+/*
+ * PostgreSQL 14 added HASH_STRINGS, which hash_create now requires for
+ * string keys; before it, string keys were the default (no flag).
+ */
+#if PG_VERSION_NUM < 140000
+#define HASH_STRINGS 0
+#endif
 
 /*
  * PostgreSQL 15 added shmem_request_hook: shared memory must be requested
@@ -54,8 +72,12 @@ gw_init_materialized_srf(FunctionCallInfo fcinfo)
 }
 #endif
 
-/* PostgreSQL 16 replaced pg_proc_aclcheck with object_aclcheck. */
+/*
+ * PostgreSQL 16 replaced pg_proc_aclcheck with object_aclcheck, which takes
+ * the catalog's OID (18 no longer includes pg_proc.h with utils/acl.h).
+ */
 #if PG_VERSION_NUM >= 160000
+#include "catalog/pg_proc.h"
 #define gw_proc_aclcheck(fnoid, roleid, mode) \
 	object_aclcheck(ProcedureRelationId, fnoid, roleid, mode)
 #else
@@ -64,6 +86,9 @@ gw_init_materialized_srf(FunctionCallInfo fcinfo)
 
 /* PostgreSQL 16 replaced the per-class owner and ACL checks. */
 #if PG_VERSION_NUM >= 160000
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_tablespace.h"
 #define gw_database_ownercheck(dboid, roleid) \
 	object_ownercheck(DatabaseRelationId, dboid, roleid)
 #define gw_extension_ownercheck(extoid, roleid) \

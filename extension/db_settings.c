@@ -31,7 +31,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
 
+#include "compat.h"
 #include "graphile_worker.h"
 
 /* Copies a setting's text, refusing (WARNING) one too long to share. */

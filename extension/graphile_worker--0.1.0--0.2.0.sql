@@ -1192,11 +1192,15 @@ AS $$
    where a.attnum operator(pg_catalog.>) 0 and not a.attisdropped
      and c.relkind operator(pg_catalog.<>) 'i'
   union all
+  -- NOT NULL is a column's fact (above): the NOT NULL constraints that
+  -- PostgreSQL 18 adds to pg_constraint are named after the table they were
+  -- created in, which graphile-worker renamed since
   select c.relname,
          pg_catalog.format('constraint %s %s %s', c.relname, con.conname,
            pg_catalog.replace(pg_catalog.pg_get_constraintdef(con.oid), s.prefix, ''))
     from rels as c cross join s
     join pg_catalog.pg_constraint as con on con.conrelid operator(pg_catalog.=) c.oid
+   where con.contype operator(pg_catalog.<>) 'n'
   union all
   select c.relname,
          pg_catalog.format('index %s %s%s', c.relname,
@@ -1894,7 +1898,8 @@ AS $$
     SELECT pg_catalog.string_agg(pg_catalog.format('graphile_worker_oldest_due_job_age_seconds{%s,%s="%s"} %s',
              db.label, CASE WHEN qs.task_identifier IS NULL THEN 'queue' ELSE 'task' END,
              graphile_worker._metric_label(coalesce(qs.task_identifier, qs.queue_name)),
-             pg_catalog.round(EXTRACT(epoch FROM coalesce(qs.oldest_due_age, '0'::pg_catalog.interval)), 3)),
+             -- (EXTRACT gives double precision before PostgreSQL 14)
+             pg_catalog.round(EXTRACT(epoch FROM coalesce(qs.oldest_due_age, '0'::pg_catalog.interval))::pg_catalog.numeric, 3)),
              E'\n' ORDER BY qs.task_identifier IS NULL, coalesce(qs.task_identifier, qs.queue_name)) AS lines
     FROM qs, db),
   hist AS (

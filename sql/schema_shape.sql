@@ -27,5 +27,3 @@ SELECT count(*) AS foreign_keys FROM pg_constraint
 SELECT pg_get_serial_sequence('graphile_worker._private_jobs', 'id') AS jobs_seq,
        pg_get_serial_sequence('graphile_worker._private_job_queues', 'id') AS queues_seq,
        pg_get_serial_sequence('graphile_worker._private_tasks', 'id') AS tasks_seq;
--- the library is loaded and reserves its settings prefix
-SET graphile_worker.no_such_setting = 1;

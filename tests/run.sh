@@ -10,19 +10,32 @@
 #   unit       cmocka programs built from tests/unit
 #   torture    tests/torture/torture.pl, 60 s of chaos (TORTURE_SECONDS,
 #              TORTURE_SEED as for `make torture`)
+#   deb        `make deb`: the Debian packages built, installed, used and
+#              removed (tests/deb.sh)
 # Servers never run as root: when invoked as root the suites run as the
 # unprivileged user $GW_TEST_USER (default gwtest, created if missing).
 #
-# Two passes, each building the extension in a copy of the sources for its
-# server: the
-# first runs $GW_SUITES against Debian's server (or $PG_CONFIG); the cassert
-# pass runs $GW_CASSERT_SUITES (default regress isolation tap torture)
-# against the assert-enabled PostgreSQL that tests/cassert.sh builds once.  GW_CASSERT=1 runs both (the default when
-# CI=true), GW_CASSERT=only the cassert pass (`make check-cassert`),
-# GW_CASSERT=0 the first only (the default otherwise).  A failed assertion
-# or corrupt memory reported in a server log counts as a failure.
+# Passes, each building the extension in a copy of the sources for its
+# server:
+#   the first   $GW_SUITES (default: every suite, and deb for Debian's
+#               server) against Debian's server (or $PG_CONFIG), or with
+#               GW_PG=M (`make test PG=M`) against PostgreSQL M built once
+#               from Debian's source package by tests/build_postgres.sh;
+#               GW_PG may list several majors, one pass each
+#               (`make test-versions`);
+#   cassert     $GW_CASSERT_SUITES (default regress isolation tap torture)
+#               against that major built with assertions (also by
+#               tests/build_postgres.sh).  GW_CASSERT=1 adds it (the
+#               default when CI=true and GW_PG is not set), GW_CASSERT=only
+#               runs it alone (`make check-cassert`), GW_CASSERT=0 leaves
+#               it out (the default otherwise).
+# A major of GW_PG whose sources cannot be had (not known to apt, or not
+# served by the mirror) counts as a failure, or as skipped with
+# GW_PG_ABSENT=skip (`make test-versions`).
+# A failed assertion or corrupt memory reported in a server log counts as a
+# failure.
 #
-# Output ends with one line "N passed, M failed" covering both passes; the
+# Output ends with one line "N passed, M failed" covering every pass; the
 # exit status is 0 only when M is 0.  Set GW_SUITES="regress unit" to run a
 # subset, and GW_TAP=030 to run only the TAP scripts whose names start with
 # 030.  The scratch folder of a pass with failures is kept, logs and all.
@@ -30,10 +43,16 @@ set -uo pipefail
 
 source "$(dirname "$0")/setup.sh"
 
-SUITES=${GW_SUITES:-regress isolation unit tap torture}
+ALL_SUITES="regress isolation unit tap torture"
+SUITES=${GW_SUITES:-}
 CASSERT_SUITES=${GW_CASSERT_SUITES:-regress isolation tap torture}
+PG=${GW_PG:-$PG_MAJOR}
 CASSERT=${GW_CASSERT:-}
-[ -z "$CASSERT" ] && { [ "${CI:-}" = true ] && CASSERT=1 || CASSERT=0; }
+if [ -z "$CASSERT" ]; then
+	[ "${CI:-}" = true ] && [ -z "${GW_PG:-}" ] && CASSERT=1 || CASSERT=0
+fi
+ABSENT=${GW_PG_ABSENT:-}
+DEBIAN_PG_CONFIG=${PG_CONFIG:-}
 
 install_packages || { echo "package installation failed"; echo "0 passed, 1 failed"; exit 1; }
 define_run_as
@@ -70,8 +89,8 @@ run_isolation() {
 	(cd "$WORK" && run_as make -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS=) >"$log" 2>&1
 	local rc=$?
 	cat "$log"
-	[ -f "$WORK/tests/isolation/output/regression.diffs" ] &&
-		head -200 "$WORK/tests/isolation/output/regression.diffs"
+	[ -f "$WORK/tests/isolation/results/regression.diffs" ] &&
+		head -200 "$WORK/tests/isolation/results/regression.diffs"
 	count_regress "$log" $rc
 }
 
@@ -83,7 +102,8 @@ run_tap() {
 		[ -e "$t" ] || continue
 		log=$WORK/tap_$(basename "$t" .pl).log
 		(cd "$WORK/tests" && run_as env PATH="$BINDIR:$PATH" \
-			TESTDIR="$WORK/tests" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+			TESTDIR="$WORK/tests" TESTDATADIR="$WORK/tests/tmp_check" \
+			TESTLOGDIR="$WORK/tests/tmp_check/log" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
 			PERL5LIB="$PGXS_DIR/test/perl:$WORK/tests/t" \
 			GW_SOURCE_DIR="$WORK" \
 			perl "$t") >"$log" 2>&1
@@ -167,7 +187,7 @@ run_torture() {
 # are never linked for another), then runs SUITES in a scratch copy owned
 # by the user that runs the servers.
 run_pass() {
-	local label=$1 suites=$2 s failed_before=$failed mark
+	local label=$1 suites=$2 s failed_before=$failed mark start
 	find_postgres
 	if ! build_all; then
 		echo "build or install failed"
@@ -188,8 +208,10 @@ run_pass() {
 			continue
 		fi
 		touch "$mark"
+		start=$SECONDS
 		"run_$s"
 		check_server_logs "$mark"
+		echo "== $label$s: $((SECONDS - start)) s"
 	done
 	if [ "$failed" = "$failed_before" ] && [ -z "${GW_KEEP_WORK:-}" ]; then
 		rm -rf "$WORK"
@@ -198,18 +220,75 @@ run_pass() {
 	fi
 }
 
-if [ "$CASSERT" != only ]; then
-	run_pass "" "$SUITES"
-fi
-if [ "$CASSERT" != 0 ]; then
-	if bash "$ROOT/tests/cassert.sh"; then
-		PG_CONFIG=$CASSERT_PREFIX/bin/pg_config
-		run_pass "cassert " "$CASSERT_SUITES"
+# deb: `make deb`'s packages, built for the installed
+# postgresql-server-dev-M, then installed, used and removed by tests/deb.sh
+# check (as root, in a throwaway overlay of the system: see there).  They
+# are Debian's server's whatever $PG_CONFIG is, so the pass of Debian's
+# major runs this suite, and no other.
+run_deb() {
+	local log=$WORK/deb.log dir rc p f
+	dir=$(mktemp -d /tmp/graphile_worker_deb.XXXXXX)
+	{ nice -n 19 bash "$ROOT/tests/deb.sh" build "$dir" &&
+		bash "$ROOT/tests/deb.sh" check "$dir"; } >"$log" 2>&1
+	rc=$?
+	if grep -qE '^1\.\.0 # SKIP' "$log"; then
+		echo "deb: $(grep -E '^1\.\.0 # SKIP' "$log")"
+		skipped=$((skipped + 1))
 	else
-		echo "building PostgreSQL with assertions failed"
+		p=$(grep -cE '^ok [0-9]+' "$log")
+		f=$(grep -cE '^not ok [0-9]+' "$log")
+		[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+		if [ "$f" != 0 ]; then
+			cat "$log"
+		else
+			grep -E '^(== built|ok|not ok)' "$log" | sed 's|^|deb: |'
+		fi
+		count "$p" "$f"
+	fi
+	rm -rf "$dir"
+}
+
+# source_pass MAJOR KIND LABEL SUITES [absent]: run_pass against PostgreSQL
+# MAJOR built from source (source_postgres).  Sources that cannot be had
+# count as one failure, or as one skipped pass with "absent" = skip.
+source_pass() {
+	local major=$1 kind=$2 label=$3 suites=$4 rc
+	source_postgres "$major" "$kind"
+	rc=$?
+	if [ "$rc" = 0 ]; then
+		run_pass "$label" "$suites"
+	elif [ "$rc" = 3 ] && [ "${5:-}" = skip ]; then
+		echo "== ${label}skipped: PostgreSQL $major cannot be built here (above)"
+		skipped=$((skipped + 1))
+	else
+		echo "== ${label}PostgreSQL $major ($kind) could not be built"
 		count 0 1
 	fi
-fi
+}
+
+# version_pass MAJOR LABEL SUITES [absent]: run_pass against Debian's
+# server for its major, else against MAJOR built from source.
+version_pass() {
+	if [ "$1" = "$PG_MAJOR" ]; then
+		PG_CONFIG=$DEBIAN_PG_CONFIG
+		run_pass "$2" "$3"
+	else
+		source_pass "$1" plain "$2" "$3" "${4:-}"
+	fi
+}
+
+for v in $PG; do
+	label=
+	[ "$PG" != "$v" ] && label="pg$v "
+	# by default every suite, and deb in the pass of Debian's major
+	suites=$SUITES
+	if [ -z "$suites" ]; then
+		suites=$ALL_SUITES
+		[ "$v" = "$PG_MAJOR" ] && suites="$suites deb"
+	fi
+	[ "$CASSERT" != only ] && version_pass "$v" "$label" "$suites" "$ABSENT"
+	[ "$CASSERT" != 0 ] && source_pass "$v" cassert "${label}cassert " "$CASSERT_SUITES" "$ABSENT"
+done
 
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

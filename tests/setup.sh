@@ -2,13 +2,15 @@
 # `make torture` (tests/torture/torture.sh) and `make bench` share: install
 # missing Debian packages, find PostgreSQL, build and install the extension
 # and the example C handlers, and run commands as an unprivileged user when
-# invoked as root (initdb refuses root).  Sourced, not run.  tests/cassert.sh
-# builds the assert-enabled PostgreSQL that lives in $CASSERT_PREFIX.
+# invoked as root (initdb refuses root).  Sourced, not run.
+# tests/build_postgres.sh builds the PostgreSQL servers of other major
+# versions and the assert-enabled one, in $PG_CACHE.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Debian's own server (bookworm's); other majors are built from source
 PG_MAJOR=${PG_MAJOR:-15}
 TEST_USER=${GW_TEST_USER:-gwtest}
-CASSERT_PREFIX=${GW_CASSERT_PREFIX:-/var/cache/graphile_worker/pg$PG_MAJOR-cassert}
+PG_CACHE=${GW_PG_CACHE:-/var/cache/graphile_worker}
 PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
 	libcmocka-dev libipc-run-perl pkg-config"
 
@@ -42,6 +44,36 @@ find_postgres() {
 	[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
 	BINDIR=$("$PG_CONFIG" --bindir)
 	PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/.." && pwd)
+}
+
+# source_postgres MAJOR KIND builds PostgreSQL MAJOR from Debian's source
+# package once (tests/build_postgres.sh) and sets PG_CONFIG to its
+# pg_config.  KIND "plain" is an optimised build in $PG_CACHE/pgMAJOR,
+# "cassert" one with assertions in $PG_CACHE/pgMAJOR-cassert
+# (GW_CASSERT_PREFIX for Debian's major).  With GW_PG_CACHED_ONLY=1 it only
+# looks for a finished build.  Returns build_postgres.sh's status: 3 when
+# the sources cannot be had (not known to apt, or not served).
+source_postgres() {
+	local major=$1 kind=$2 prefix cflags rebuild=${GW_PG_REBUILD:-} opts=()
+	case $kind in
+	plain)
+		prefix=$PG_CACHE/pg$major
+		cflags=-O2
+		;;
+	cassert)
+		prefix=$PG_CACHE/pg$major-cassert
+		[ "$major" = "$PG_MAJOR" ] && prefix=${GW_CASSERT_PREFIX:-$prefix}
+		# -O1 keeps the assert build within a factor of about 1.5 of an
+		# optimised one; -O0 makes the suites several times slower.
+		cflags=${GW_CASSERT_CFLAGS:-"-O1 -fno-omit-frame-pointer"}
+		opts=(--enable-cassert --enable-debug)
+		rebuild=${GW_CASSERT_REBUILD:-$rebuild}
+		;;
+	esac
+	GW_PG_REBUILD=$rebuild nice -n 19 \
+		bash "$ROOT/tests/build_postgres.sh" "$major" "$prefix" "$cflags" "${opts[@]}" ||
+		return
+	PG_CONFIG=$prefix/bin/pg_config
 }
 
 # build_install SRC OBJ builds and installs the PGXS module whose Makefile
@@ -89,9 +121,12 @@ define_run_as() {
 
 # run_torture_script SECONDS runs tests/torture/torture.pl from the scratch
 # copy $WORK as run_as, with SECONDS of chaos (TORTURE_SEED passes through).
+# PostgreSQL's TAP modules put tmp_check under TESTDIR in 13 and 15, in
+# TESTDATADIR and TESTLOGDIR in 18: both are set (so does run_tap).
 run_torture_script() {
 	(cd "$WORK/tests" && run_as env PATH="$BINDIR:$PATH" \
-		TESTDIR="$WORK/tests" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+		TESTDIR="$WORK/tests" TESTDATADIR="$WORK/tests/tmp_check" \
+		TESTLOGDIR="$WORK/tests/tmp_check/log" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
 		PERL5LIB="$PGXS_DIR/test/perl" \
 		TORTURE_SECONDS="$1" TORTURE_SEED="${TORTURE_SEED:-}" \
 		perl "$WORK/tests/torture/torture.pl")

@@ -3,7 +3,8 @@
 -- sequences, view, type, public function signatures, RLS, migrations).
 -- Two databases whose descriptions are equal are interchangeable for Node.
 -- A function's language is not part of it (add_job is C here, PL/pgSQL in
--- Node's schema).
+-- Node's schema).  NOT NULL is a column property: the NOT NULL constraints
+-- that PostgreSQL 18 lists in pg_constraint (contype 'n') are left out.
 SELECT 'column ' || c.relname || '.' || a.attnum || ' ' || a.attname || ' '
        || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
@@ -22,7 +23,7 @@ UNION ALL
 SELECT 'constraint ' || c.relname || ' ' || con.conname || ' ' || pg_get_constraintdef(con.oid)
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'graphile_worker'
+ WHERE n.nspname = 'graphile_worker' AND con.contype <> 'n'
    AND c.relname IN ('_private_jobs', '_private_job_queues', '_private_tasks',
                      '_private_known_crontabs', 'migrations')
 UNION ALL

@@ -112,9 +112,10 @@ sub check_set
 			qq{SELECT count(*) FROM public.starts WHERE job_key LIKE '$set-%'}, '5',
 			timeout => 10, interval_ms => 2),
 		'5', "b$set: the 5 jobs $what ran");
+	# (::numeric: extract gives double precision before PostgreSQL 14)
 	my @rows = split /\n/, $s->query_safe(
 		qq{
-SELECT p.job_key, coalesce(round(extract(epoch FROM s.t - p.run_at) * 1000, 3)::text, 'none'),
+SELECT p.job_key, coalesce(round((extract(epoch FROM s.t - p.run_at) * 1000)::numeric, 3)::text, 'none'),
 	s.run_at = p.run_at
   FROM public.planned AS p LEFT JOIN public.starts AS s USING (job_key)
  WHERE p.job_key LIKE '$set-%' ORDER BY p.job_key});
@@ -188,7 +189,7 @@ is( session_poll($s,
 		timeout => 10, interval_ms => 2),
 	'1', 'c: attempt 2 ran');
 my ($late, $same) = split /\|/, $s->query_safe(
-	qq{SELECT round(extract(epoch FROM t - '$retry_at') * 1000, 3), run_at = '$retry_at'
+	qq{SELECT round((extract(epoch FROM t - '$retry_at') * 1000)::numeric, 3), run_at = '$retry_at'
 	  FROM public.starts WHERE job_key = 'retry' AND attempt = 2});
 note "c: attempt 2 started $late ms after the retry run_at";
 is($same, 't', 'c: attempt 2 saw the run_at the failure set');
@@ -212,7 +213,7 @@ is(session_poll($s, q{SELECT count(*) FROM public.starts WHERE job_key = 'direct
 		timeout => 5, interval_ms => 2),
 	'1', 'd: a job inserted straight into _private_jobs runs (within 5 s)');
 my $direct = $s->query_safe(
-	q{SELECT coalesce(round(extract(epoch FROM s.t - m.t) * 1000, 3)::text, 'none')
+	q{SELECT coalesce(round((extract(epoch FROM s.t - m.t) * 1000)::numeric, 3)::text, 'none')
 	  FROM public.marks AS m LEFT JOIN public.starts AS s USING (job_key)
 	 WHERE m.job_key = 'direct'});
 note "d: the directly inserted job started $direct ms after its commit";

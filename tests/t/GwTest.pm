@@ -282,7 +282,15 @@ sub poll_value
 	my $match;
 	for (;;)
 	{
-		my $rc = $node->psql($db, $query, stdout => \$out, stderr => \$err);
+		# psql refused a connection (the server recovering from a crash,
+		# say) may exit before it reads its query, and IPC::Run then dies
+		# of the broken pipe: one more try
+		my $rc = eval { $node->psql($db, $query, stdout => \$out, stderr => \$err) };
+		if (!defined $rc)
+		{
+			die $@ unless $@ =~ /Broken pipe/;
+			($rc, $err) = (1, $@);
+		}
 		$match = $rc == 0 && (ref $expected ? $out =~ $expected : $out eq $expected);
 		last if $match;
 		die "the server is down (see " . $node->logfile . ")\n"
