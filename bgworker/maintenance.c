@@ -4,10 +4,12 @@
  *	  The supervisor's housekeeping of its database, besides the sweep and
  *	  the crontab:
  *
- *	  - job history partitions: the days ahead are created and the days
- *		older than graphile_worker.history_retention dropped, whole
- *		(_history_maintain), when the supervisor starts, every 10 minutes
- *		and when the retention changes;
+ *	  - job history partitions (a UTC day, hour or minute each, as the
+ *		retention wants): the coming ones are created and the ones older
+ *		than graphile_worker.history_retention dropped, whole
+ *		(_history_maintain), when the supervisor starts, when the
+ *		retention changes, and every 10 minutes (every minute for
+ *		partitions of a minute);
  *	  - unhandled tasks: every 10 minutes, one WARNING per task identifier
  *		with due jobs and no handler here (the unhandled_tasks view), at
  *		most once an hour per identifier;
@@ -44,6 +46,7 @@
 
 #define CHORE_EVERY_MS			(10 * 60 * 1000)
 #define CHORE_RETRY_MS			(60 * 1000)
+#define HISTORY_MINUTES_EVERY_MS (60 * 1000)
 #define UNHANDLED_WARN_EVERY_MS	(60 * 60 * 1000)
 #define CHORE_LOCK_TIMEOUT		"250ms"
 #define WARNED_KEY_LEN			256
@@ -246,6 +249,17 @@ run_chore(void (*chore) (TimestampTz), const char *what, TimestampTz now, int ev
 									   failed ? CHORE_RETRY_MS : every_ms);
 }
 
+/*
+ * How often the history partitions are looked after: partitions of a
+ * minute (a retention under 2 hours, _history_unit) are made 3 minutes
+ * ahead, so every minute; others every 10 minutes.
+ */
+static int
+history_every_ms(void)
+{
+	return gw_history_retention_min < 120 ? HISTORY_MINUTES_EVERY_MS : CHORE_EVERY_MS;
+}
+
 static void
 history_chore(TimestampTz now)
 {
@@ -279,7 +293,7 @@ gw_maintenance(TimestampTz now)
 
 	if (now >= next_history)
 		next_history = run_chore(history_chore, "maintain the job history partitions",
-								 now, CHORE_EVERY_MS);
+								 now, history_every_ms());
 	if (now >= next_unhandled)
 		next_unhandled = run_chore(warn_unhandled, "look for unhandled tasks",
 								   now, CHORE_EVERY_MS);

@@ -1576,12 +1576,14 @@ COMMENT ON FUNCTION graphile_worker._adopt_node_schema(oid) IS
  * job's own transaction (with its completion or failure) by the job worker
  * (graphile_worker.history = off | failures | all), and for "worker_died"
  * by the supervisor's sweep as it releases a dead worker's job.
- * Partitioned by finish time: one partition per UTC day, created ahead by
- * the supervisor (_history_maintain); retention drops whole partitions.
- * The default partition only catches rows whose day has no partition (a
- * clock far off); its rows move to their day's partition when that is
- * created.  The partitions are members of the extension: pg_dump leaves
- * history out, DROP EXTENSION drops it.
+ * Partitioned by finish time: partitions of a UTC day, hour or minute,
+ * as the retention wants, created ahead by the supervisor
+ * (_history_maintain); retention drops whole partitions.  The default
+ * partition only catches rows that no partition covers (before the
+ * supervisor first ran, or a clock far off); its rows move to a partition
+ * created for their time, or are deleted once older than the retention.
+ * The partitions are members of the extension: pg_dump leaves history
+ * out, DROP EXTENSION drops it.
  */
 CREATE TABLE graphile_worker._private_job_history (
 	job_id bigint NOT NULL,
@@ -1611,29 +1613,83 @@ CREATE TABLE graphile_worker._private_job_history_default
 	PARTITION OF graphile_worker._private_job_history DEFAULT;
 
 /*
- * _history_partition(day): the partition of that UTC day, created if
- * missing (with the day's rows moved out of the default partition) and made
- * a member of the extension.  Returns whether it was created.
+ * The partitions of the history: each covers [from_at, to_at) of
+ * finished_at, read from the catalog (the default partition is left out).
  */
-CREATE FUNCTION graphile_worker._history_partition(day date)
-RETURNS boolean
-LANGUAGE plpgsql
+CREATE FUNCTION graphile_worker._history_partitions(
+	OUT relname name, OUT from_at timestamp with time zone, OUT to_at timestamp with time zone)
+RETURNS SETOF record
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+  SELECT c.relname, b[1]::pg_catalog.timestamptz, b[2]::pg_catalog.timestamptz
+    FROM pg_catalog.pg_inherits AS i
+    JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+   CROSS JOIN LATERAL pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+         '^FOR VALUES FROM \(''([^'']+)''\) TO \(''([^'']+)''\)$') AS b
+   WHERE i.inhparent OPERATOR(pg_catalog.=) 'graphile_worker._private_job_history'::pg_catalog.regclass
+     AND b IS NOT NULL
+$$;
+
+/*
+ * _history_unit(retention): the width of the partitions for a retention,
+ * so that a few partitions hold all the history kept: a UTC day from two
+ * days up (and without a retention), an hour from two hours up, else a
+ * minute.
+ */
+CREATE FUNCTION graphile_worker._history_unit(retention interval)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+  SELECT CASE WHEN retention IS NULL OR retention OPERATOR(pg_catalog.>=) interval '2 days' THEN 'day'
+              WHEN retention OPERATOR(pg_catalog.>=) interval '2 hours' THEN 'hour'
+              ELSE 'minute' END
+$$;
+
+/*
+ * _history_partition(at, unit): creates the partition for instant at, if
+ * no partition covers it: the UTC day, hour or minute (unit) of at, cut
+ * short where it would overlap a partition of another width.  It is named
+ * for its start (_private_job_history_YYYYMMDD for a whole day, else
+ * _YYYYMMDD_HHMI), gets the rows of its range from the default partition
+ * and is made a member of the extension.  Returns the partition's end, or
+ * NULL when one already covered at.
+ */
+CREATE FUNCTION graphile_worker._history_partition(at timestamp with time zone, unit text)
+RETURNS timestamp with time zone
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
 declare
-  v_name text := '_private_job_history_' operator(pg_catalog.||) pg_catalog.to_char(day, 'YYYYMMDD');
-  v_from timestamp with time zone := (day::timestamp without time zone) operator(pg_catalog.||) '+00';
-  v_to timestamp with time zone := ((day operator(pg_catalog.+) 1)::timestamp without time zone) operator(pg_catalog.||) '+00';
-  v_moved integer;
+  v_from timestamp with time zone;
+  v_to timestamp with time zone;
+  v_name text;
+  v_moved integer := 0;
 begin
-  if day is null then
-    raise exception 'day must not be null' using errcode = '22004';
+  if at is null or unit is null or unit operator(pg_catalog.<>) all (array['day', 'hour', 'minute']) then
+    raise exception 'invalid history partition unit "%"', unit
+      using errcode = '22023', hint = 'The unit is day, hour or minute, for a time that is not null.';
   end if;
-  if pg_catalog.to_regclass(pg_catalog.quote_ident('graphile_worker') operator(pg_catalog.||) '.'
-                            operator(pg_catalog.||) pg_catalog.quote_ident(v_name)) is not null then
-    return false;
+  if exists (select from graphile_worker._history_partitions() as p
+              where p.from_at operator(pg_catalog.<=) at and p.to_at operator(pg_catalog.>) at) then
+    return null;
   end if;
-  v_moved := 0;
+  v_from := pg_catalog.date_trunc(unit, at);
+  v_to := v_from operator(pg_catalog.+) ('1 ' operator(pg_catalog.||) unit)::pg_catalog.interval;
+  select greatest(v_from, pg_catalog.max(p.to_at)) into v_from
+    from graphile_worker._history_partitions() as p where p.to_at operator(pg_catalog.<=) at;
+  select least(v_to, pg_catalog.min(p.from_at)) into v_to
+    from graphile_worker._history_partitions() as p where p.from_at operator(pg_catalog.>) at;
+  v_name := '_private_job_history_' operator(pg_catalog.||) pg_catalog.to_char(v_from,
+    case when unit operator(pg_catalog.=) 'day' and v_from operator(pg_catalog.=) pg_catalog.date_trunc('day', v_from)
+         then 'YYYYMMDD' else 'YYYYMMDD"_"HH24MI' end);
   if exists (select from graphile_worker._private_job_history_default as h
               where h.finished_at operator(pg_catalog.>=) v_from
                 and h.finished_at operator(pg_catalog.<) v_to) then
@@ -1658,54 +1714,148 @@ begin
     insert into graphile_worker._private_job_history select * from pg_temp._gw_history_moved;
     drop table pg_temp._gw_history_moved;
   end if;
+  return v_to;
+end;
+$$;
+
+/* Drops a partition of the history (a member of the extension). */
+CREATE FUNCTION graphile_worker._history_drop(relname name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+begin
+  execute pg_catalog.format('ALTER EXTENSION graphile_worker DROP TABLE graphile_worker.%I', relname);
+  execute pg_catalog.format('DROP TABLE graphile_worker.%I', relname);
+end;
+$$;
+
+/* Whether a partition of the history has no row. */
+CREATE FUNCTION graphile_worker._history_empty(relname name)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+declare
+  v_any boolean;
+begin
+  execute pg_catalog.format('SELECT EXISTS (SELECT FROM graphile_worker.%I)', relname) into v_any;
+  return not v_any;
+end;
+$$;
+
+/*
+ * _history_narrow(at, unit): after the retention was shortened, the
+ * partition that covers at may be wider than the unit now wanted: it is
+ * detached and attached again ending with the unit after its last row (or
+ * after at), and its empty successors wider than the unit are dropped, so
+ * that narrower partitions follow it at once.  Detaching locks the history
+ * table until the transaction ends.  Returns whether it changed anything.
+ */
+CREATE FUNCTION graphile_worker._history_narrow(at timestamp with time zone, unit text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+declare
+  v_unit interval := ('1 ' operator(pg_catalog.||) unit)::pg_catalog.interval;
+  v_part record;
+  v_last timestamp with time zone;
+  v_end timestamp with time zone;
+  v_changed boolean := false;
+begin
+  for v_part in
+    select p.relname from graphile_worker._history_partitions() as p
+     where p.from_at operator(pg_catalog.>) at
+       and (p.to_at operator(pg_catalog.-) p.from_at) operator(pg_catalog.>) v_unit
+  loop
+    if graphile_worker._history_empty(v_part.relname) then
+      perform graphile_worker._history_drop(v_part.relname);
+      v_changed := true;
+    end if;
+  end loop;
+  select p.* into v_part from graphile_worker._history_partitions() as p
+   where p.from_at operator(pg_catalog.<=) at and p.to_at operator(pg_catalog.>) at;
+  if not found then
+    return v_changed;
+  end if;
+  v_end := pg_catalog.date_trunc(unit, at) operator(pg_catalog.+) v_unit;
+  if v_part.to_at operator(pg_catalog.<=) v_end then
+    return v_changed;
+  end if;
+  execute pg_catalog.format('ALTER TABLE graphile_worker._private_job_history DETACH PARTITION graphile_worker.%I',
+    v_part.relname);
+  execute pg_catalog.format('SELECT pg_catalog.max(finished_at) FROM graphile_worker.%I', v_part.relname)
+    into v_last;
+  if v_last operator(pg_catalog.>=) v_end then
+    v_end := least(v_part.to_at,
+      pg_catalog.date_trunc(unit, v_last) operator(pg_catalog.+) v_unit);
+  end if;
+  execute pg_catalog.format('ALTER TABLE graphile_worker._private_job_history ATTACH PARTITION graphile_worker.%I'
+    ' FOR VALUES FROM (%L) TO (%L)', v_part.relname, v_part.from_at, v_end);
   return true;
 end;
 $$;
 
 /*
- * _history_maintain(retention, days_ahead): creates the partitions of
- * today and the next days_ahead UTC days, and drops the partitions whose
- * whole day is older than now() - retention.  Run by the supervisor.
+ * _history_maintain(retention, at): run by the supervisor (at = now).  It
+ * makes the partitions as wide as the retention wants (_history_unit),
+ * narrowing the current one after a shorter retention (_history_narrow);
+ * creates them from at to two units ahead, three for minutes; drops the
+ * partitions that ended at least retention before at, and deletes the
+ * rows of the default partition that are that old.
  */
 CREATE FUNCTION graphile_worker._history_maintain(retention interval,
-	days_ahead integer DEFAULT 2, OUT created integer, OUT dropped integer)
+	at timestamp with time zone DEFAULT pg_catalog.now(), OUT created integer, OUT dropped integer)
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
 AS $$
 declare
-  v_today date := (pg_catalog.now() at time zone 'UTC')::date;
+  v_unit text := graphile_worker._history_unit(retention);
+  v_until timestamp with time zone;
+  v_t timestamp with time zone := at;
+  v_end timestamp with time zone;
   v_part record;
 begin
+  if at is null then
+    raise exception 'at must not be null' using errcode = '22004';
+  end if;
   created := 0;
   dropped := 0;
-  for i in 0 .. coalesce(days_ahead, 2) loop
-    if graphile_worker._history_partition(v_today operator(pg_catalog.+) i) then
+  v_until := at operator(pg_catalog.+) ((case v_unit when 'minute' then '3 ' else '2 ' end)
+    operator(pg_catalog.||) v_unit)::pg_catalog.interval;
+  perform graphile_worker._history_narrow(at, v_unit);
+  while v_t operator(pg_catalog.<=) v_until loop
+    v_end := graphile_worker._history_partition(v_t, v_unit);
+    if v_end is not null then
       created := created operator(pg_catalog.+) 1;
+    else
+      select p.to_at into v_end from graphile_worker._history_partitions() as p
+       where p.from_at operator(pg_catalog.<=) v_t and p.to_at operator(pg_catalog.>) v_t;
     end if;
+    v_t := v_end;
   end loop;
   if retention is null then
     return;
   end if;
   for v_part in
-    select c.relname
-      from pg_catalog.pg_inherits as i
-      join pg_catalog.pg_class as c on c.oid operator(pg_catalog.=) i.inhrelid
-     where i.inhparent operator(pg_catalog.=) 'graphile_worker._private_job_history'::pg_catalog.regclass
-       and c.relname operator(pg_catalog.~) '^_private_job_history_[0-9]{8}$'
-       and ((pg_catalog.to_date(pg_catalog.substr(c.relname, 22), 'YYYYMMDD') operator(pg_catalog.+) 1)
-             ::timestamp without time zone operator(pg_catalog.||) '+00')::timestamp with time zone
-           operator(pg_catalog.<=) (pg_catalog.now() operator(pg_catalog.-) retention)
-     order by c.relname
+    select p.relname from graphile_worker._history_partitions() as p
+     where p.to_at operator(pg_catalog.<=) (at operator(pg_catalog.-) retention)
+     order by p.from_at
   loop
-    execute pg_catalog.format('ALTER EXTENSION graphile_worker DROP TABLE graphile_worker.%I',
-      v_part.relname);
-    execute pg_catalog.format('DROP TABLE graphile_worker.%I', v_part.relname);
+    perform graphile_worker._history_drop(v_part.relname);
     dropped := dropped operator(pg_catalog.+) 1;
   end loop;
+  delete from graphile_worker._private_job_history_default as h
+   where h.finished_at operator(pg_catalog.<) (at operator(pg_catalog.-) retention);
 end;
 $$;
 
+/* today's and the next two days' partitions, until the supervisor runs */
 SELECT graphile_worker._history_maintain(NULL);
 
 CREATE VIEW graphile_worker.job_history AS
@@ -2076,8 +2226,12 @@ begin
 end;
 $$;
 
-REVOKE ALL ON FUNCTION graphile_worker._history_partition(date),
-	graphile_worker._history_maintain(interval, integer),
+REVOKE ALL ON FUNCTION graphile_worker._history_partitions(),
+	graphile_worker._history_unit(interval),
+	graphile_worker._history_partition(timestamp with time zone, text),
+	graphile_worker._history_drop(name), graphile_worker._history_empty(name),
+	graphile_worker._history_narrow(timestamp with time zone, text),
+	graphile_worker._history_maintain(interval, timestamp with time zone),
 	graphile_worker.stats_reset(), graphile_worker._metric_label(text),
 	graphile_worker.metrics(), graphile_worker.wait_for_job(bigint, interval),
 	graphile_worker._job_finished_at_commit(bigint, text),
@@ -2097,7 +2251,7 @@ GRANT EXECUTE ON FUNCTION graphile_worker._workers(), graphile_worker._task_stat
 	graphile_worker._task_schemas(), graphile_worker._metric_label(text) TO PUBLIC;
 
 COMMENT ON TABLE graphile_worker._private_job_history IS
-	'One row per finished attempt of a job run by this extension''s workers (graphile_worker.history); partitioned by UTC day of finished_at';
+	'One row per finished attempt of a job run by this extension''s workers (graphile_worker.history); partitioned by finished_at (a UTC day, hour or minute each, as graphile_worker.history_retention wants)';
 COMMENT ON VIEW graphile_worker.job_history IS
 	'Finished attempts of jobs run by this extension''s workers: outcome, result, error, timing';
 COMMENT ON VIEW graphile_worker.task_stats IS

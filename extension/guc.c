@@ -247,10 +247,10 @@ gw_define_settings(void)
 							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("graphile_worker.history_retention",
-							"How long job history is kept; whole days are dropped once older.",
+							"How long job history is kept; whole partitions are dropped once older.",
 							NULL,
 							&gw_history_retention_min,
-							7 * 24 * 60, 60, INT_MAX,
+							7 * 24 * 60, 1, INT_MAX,
 							PGC_SIGHUP,
 							GUC_SUPERUSER_ONLY | GUC_UNIT_MIN,
 							NULL, NULL, NULL);

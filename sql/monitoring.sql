@@ -1,44 +1,68 @@
 -- monitoring: the views and functions of job visibility and who may use
--- them: job_history and its partitions (created ahead, dropped whole by
--- retention), task_stats and stats_reset (shared memory; no worker runs
--- here, so they stay empty), queue_stats by state, unhandled_tasks and its
--- hints, metrics() text, wait_for_job without a worker (timeout, finished
--- jobs, cancel_job), cleanup() as Node's --cleanup, and grant_monitor:
--- exactly the views and metrics(), payloads only when asked; the workers
--- view works for a role granted SELECT on it alone.
+-- them: job_history and its partitions (as wide as the retention wants,
+-- created ahead, dropped whole by retention), task_stats and stats_reset
+-- (shared memory; no worker runs here, so they stay empty), queue_stats by
+-- state, unhandled_tasks and its hints, metrics() text, wait_for_job
+-- without a worker (timeout, finished jobs, cancel_job), cleanup() as
+-- Node's --cleanup, and grant_monitor: exactly the views and metrics(),
+-- payloads only when asked; the workers view works for a role granted
+-- SELECT on it alone.
 CREATE EXTENSION IF NOT EXISTS graphile_worker;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 
--- history: today's partition and the next two exist from the start, and
--- are members of the extension (pg_dump leaves history out)
-SELECT count(*) AS day_partitions,
-       bool_and(EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')) AS members
-  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
- WHERE i.inhparent = 'graphile_worker._private_job_history'::regclass
-   AND c.relname ~ '^_private_job_history_[0-9]{8}$';
-SELECT (graphile_worker._history_maintain(NULL)).created AS created_again;
--- an old day: its rows first land in the default partition, and move to
--- the day's partition when that is created
+-- history: partitions of a UTC day, hour or minute as the retention
+-- wants, made by _history_maintain (the supervisor's chore; here with a
+-- fixed "now"), members of the extension (pg_dump leaves history out)
+\set parts 'SELECT relname, to_char(from_at AT TIME ZONE ''UTC'', ''DD HH24:MI'') AS from_utc, to_char(to_at AT TIME ZONE ''UTC'', ''DD HH24:MI'') AS to_utc, (SELECT count(*) FROM graphile_worker._private_job_history h WHERE h.tableoid = (''graphile_worker.'' || quote_ident(relname))::regclass) AS n FROM graphile_worker._history_partitions() WHERE from_at >= ''2030-01-01 00:00+00'' ORDER BY from_at'
+-- CREATE EXTENSION made today's partition and the next two days'
+SELECT count(*) AS partitions, min(from_at) = date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS from_today,
+       bool_and(to_at - from_at = interval '1 day') AS days
+  FROM graphile_worker._history_partitions();
+-- a row with no partition for it lands in the default partition
 INSERT INTO graphile_worker._private_job_history
   (job_id, task_identifier, attempt, outcome, error, sqlstate, started_at, finished_at, worker_id)
-VALUES (1, 'old_task', 1, 'failed', 'boom', 'P0001', now() - interval '10 days 1 second',
-        now() - interval '10 days', 'w');
-SELECT tableoid::regclass = 'graphile_worker._private_job_history_default'::regclass AS in_default
-  FROM graphile_worker._private_job_history;
-SELECT graphile_worker._history_partition((now() at time zone 'UTC' - interval '10 days')::date) AS created;
-SELECT tableoid::regclass::text ~ '^graphile_worker._private_job_history_[0-9]{8}$' AS in_its_day
-  FROM graphile_worker._private_job_history;
+VALUES (1, 'old_task', 1, 'failed', 'boom', 'P0001', '2030-01-01 09:59:29+00', '2030-01-01 09:59:30+00', 'w');
+SELECT tableoid::regclass::text AS partition FROM graphile_worker._private_job_history;
+-- on 2030-01-01, 7 days: whole days, that day's and two ahead (the row
+-- moves into its day); the partitions of today (2026) are long expired
+SELECT * FROM graphile_worker._history_maintain(interval '7 days', '2030-01-01 10:00:30+00');
+:parts;
+SELECT * FROM graphile_worker._history_maintain(interval '7 days', '2030-01-01 10:00:30+00');
+SELECT bool_and(EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')) AS members
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'graphile_worker._private_job_history'::regclass;
 SELECT job_id, task_identifier, queue_name, key, payload, attempt, outcome, result,
        error, sqlstate, run_time, worker_id
   FROM graphile_worker.job_history;
--- retention drops whole days older than it, never today's
+-- shortened to 1 minute: the empty days ahead go, today's ends with the
+-- minute after its last row (or after now), minutes follow it
+SELECT * FROM graphile_worker._history_maintain(interval '1 minute', '2030-01-01 10:05:10+00');
+:parts;
+INSERT INTO graphile_worker._private_job_history (job_id, task_identifier, attempt, outcome, finished_at)
+VALUES (2, 'minute_task', 1, 'completed', '2030-01-01 10:06:30+00'),
+       (3, 'too_old', 1, 'completed', '2029-12-01 00:00:00+00');
+-- partitions that ended a retention ago are dropped whole; default rows
+-- that old are deleted; so the table stays a few minutes long
+SELECT * FROM graphile_worker._history_maintain(interval '1 minute', '2030-01-01 10:07:30+00');
+:parts;
+SELECT * FROM graphile_worker._history_maintain(interval '1 minute', '2030-01-01 10:09:00+00');
+:parts;
+SELECT job_id FROM graphile_worker.job_history ORDER BY job_id;
+-- 2 hours: hours; back to 7 days: the next partition fills the rest of the
+-- day, then whole days
+SELECT * FROM graphile_worker._history_maintain(interval '2 hours', '2030-01-01 10:09:30+00');
+:parts;
+SELECT * FROM graphile_worker._history_maintain(interval '7 days', '2030-01-01 10:10:00+00');
+:parts;
+SELECT count(*) AS rows_in_default FROM graphile_worker._private_job_history_default;
+\set VERBOSITY sqlstate
+SELECT graphile_worker._history_partition(now(), 'week');
+SELECT graphile_worker._history_maintain(interval '1 day', NULL);
+\set VERBOSITY terse
 INSERT INTO graphile_worker._private_job_history
   (job_id, task_identifier, attempt, outcome, started_at, finished_at)
 VALUES (2, 'new_task', 1, 'completed', now(), now());
-SELECT (graphile_worker._history_maintain(interval '7 days')).dropped;
-SELECT job_id, outcome FROM graphile_worker.job_history ORDER BY job_id;
-SELECT (graphile_worker._history_maintain(interval '7 days')).dropped AS dropped_again;
 -- an outcome must be one of the six
 \set VERBOSITY sqlstate
 INSERT INTO graphile_worker._private_job_history

@@ -23,7 +23,9 @@
 #   - enqueue rates (add_job with pgbench, one add_jobs call of 10,000
 #     specs) and two reference rows (plain INSERT, a SKIP LOCKED delete);
 #   - job history: no-op throughput at concurrency 4 with
-#     graphile_worker.history off, failures and all; the time of one look
+#     graphile_worker.history off, failures and all; its size each minute
+#     of 5 minutes of add_job with history = all and the retention
+#     shortened to one minute as they start; the time of one look
 #     at queue_stats, metrics() and unhandled_tasks on 1,000,000 queued jobs;
 #   - 5 minutes of sustained add_job + processing (ours) at 80% of the
 #     capacity measured with enqueue and processing running together
@@ -50,7 +52,10 @@
 #   GW_BENCH_NO_NODE=1 run our side only
 #   GW_BENCH_QS_JOBS   queued jobs for the queue_stats timing (1000000)
 #   GW_BENCH_VISIBILITY_ONLY=1  only the job history and queue_stats rows
-#                      (about 3 minutes with the defaults)
+#                      (about 8 minutes with the defaults)
+#   GW_BENCH_HISTORY_SECONDS seconds of the job history size run (full:
+#                      300; 0 skips)
+#   GW_BENCH_HISTORY_RATE add_job rate of that run (500 jobs/s)
 #   PG_CONFIG          the PostgreSQL to build against and run (tests/setup.sh)
 set -euo pipefail
 source "$(dirname "$0")/../setup.sh"
@@ -69,13 +74,16 @@ if [ -n "$QUICK" ]; then
 	JOBS=${GW_BENCH_JOBS:-20000}
 	LAT_SAMPLES=300
 	SUSTAINED=0
+	HISTORY_SECONDS=0
 else
 	RUNS=${GW_BENCH_RUNS:-3}
 	OTHER_RUNS=${GW_BENCH_OTHER_RUNS:-1}
 	JOBS=${GW_BENCH_JOBS:-50000}
 	LAT_SAMPLES=2000
 	SUSTAINED=${GW_BENCH_SUSTAINED:-300}
+	HISTORY_SECONDS=${GW_BENCH_HISTORY_SECONDS:-300}
 fi
+HISTORY_RATE=${GW_BENCH_HISTORY_RATE:-500}
 LATE_JOBS=500
 QS_JOBS=${GW_BENCH_QS_JOBS:-1000000}
 NODE_VERSION_WANTED=0.18.0
@@ -460,6 +468,7 @@ visibility_rows() {
 	done
 	Q postgres -c "ALTER SYSTEM RESET graphile_worker.history" -c "SELECT pg_reload_conf()" >/dev/null
 	Q gw_ours -c "TRUNCATE graphile_worker._private_job_history" >/dev/null
+	[ "$HISTORY_SECONDS" -gt 0 ] && history_retention_run
 
 	echo "== queue_stats, metrics() and unhandled_tasks on $QS_JOBS queued jobs (elapsed $(elapsed) s)"
 	ours_config 4 on
@@ -487,6 +496,43 @@ visibility_rows() {
 	done
 	Q gw_ours -c "TRUNCATE graphile_worker._private_jobs, graphile_worker._private_job_queues" \
 		-c "VACUUM ANALYZE graphile_worker._private_jobs" >/dev/null
+}
+
+# history_retention_run: $HISTORY_SECONDS of add_job at $HISTORY_RATE jobs/s
+# (pgbench -R, 2 clients) with history = all and the retention shortened
+# from its 7 days to one minute as the run starts; each minute, the size of
+# the job history (every partition with its indexes), its rows and its
+# partitions.
+history_retention_run() {
+	local minutes m t_start target now rows parts mb
+	echo "== job history size: $HISTORY_SECONDS s of add_job at $HISTORY_RATE jobs/s, concurrency 4, history = all, history_retention shortened to 1 min (elapsed $(elapsed) s)"
+	ours_config 4 off
+	Q postgres -c "ALTER SYSTEM SET graphile_worker.history = 'all'" \
+		-c "ALTER SYSTEM SET graphile_worker.history_retention = '1min'" -c "SELECT pg_reload_conf()" >/dev/null
+	t_start=$(QV postgres "SELECT extract(epoch FROM clock_timestamp())")
+	(exec "$BINDIR/pgbench" -h "$CL" -p "$PORT" -U postgres -n -c 2 -j 2 -R "$HISTORY_RATE" -T "$HISTORY_SECONDS" \
+		-f "$CL/add_job.pgb" gw_ours) >"$LOGS/history-pgbench.log" 2>&1 &
+	BG_PID=$!
+	minutes=$(((HISTORY_SECONDS + 59) / 60))
+	for ((m = 1; m <= minutes; m++)); do
+		target=$(calc "$t_start + 60 * $m")
+		now=$(QV postgres "SELECT extract(epoch FROM clock_timestamp())")
+		sleep "$(awk -v a="$target" -v b="$now" 'BEGIN { d = a - b; printf "%.3f", (d > 0 ? d : 0) }')"
+		read -r rows parts mb < <(QV gw_ours "SELECT (SELECT count(*) FROM graphile_worker._private_job_history),
+			(SELECT count(*) FROM graphile_worker._history_partitions()),
+			round(sum(pg_total_relation_size(i.inhrelid)) / 1048576.0, 2)
+			FROM pg_inherits i WHERE i.inhparent = 'graphile_worker._private_job_history'::regclass" | tr '|' ' ')
+		record "hist_size_m$m" ours "$mb"
+		record "hist_rows_m$m" ours "$rows"
+		printf '   minute %d: job history %6.2f MB, %7d rows, %d partitions\n' "$m" "$mb" "$rows" "$parts"
+	done
+	wait "$BG_PID" || true
+	BG_PID=
+	grep -E '^tps' "$LOGS/history-pgbench.log" | sed 's/^/   pgbench: /'
+	Q postgres -c "ALTER SYSTEM RESET graphile_worker.history" \
+		-c "ALTER SYSTEM RESET graphile_worker.history_retention" -c "SELECT pg_reload_conf()" >/dev/null
+	Q gw_ours -c "CALL public.bench_wait_empty(300)" -c "TRUNCATE graphile_worker._private_job_history" >/dev/null
+	ours_config 4 on
 }
 
 if [ -n "${GW_BENCH_VISIBILITY_ONLY:-}" ]; then

@@ -125,6 +125,12 @@ def rows_for(meta):
         rows.append((f"tput_hist_{h}_c4",
                      f"no-op jobs, {jobs:,} pre-queued, concurrency 4, graphile_worker.history = {h}",
                      "jobs/s"))
+    for m in range(1, 6):
+        rows.append((f"hist_size_m{m}",
+                     f"job history size (all partitions, with indexes) at minute {m} of add_job at 500/s,"
+                     " history = all, history_retention shortened to 1 min", "MB"))
+    for m in range(1, 6):
+        rows.append((f"hist_rows_m{m}", f"job history rows at minute {m} of that run", "rows"))
     qs_n = int(meta.get("qs_jobs", 1000000))
     rows += [
         ("look_queue_stats", f"one SELECT of the queue_stats view, {qs_n:,} queued jobs", "ms"),

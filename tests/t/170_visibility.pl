@@ -17,7 +17,10 @@
 #      lock time, worker_id the dead worker).
 #   d. retention: a partition of a day 10 days ago, with its rows, is
 #      dropped by the supervisor once history_retention (8 days) is
-#      reloaded; today's rows stay.
+#      reloaded; today's rows stay.  Shortened to 1 minute: a minute's
+#      partition 3 days old is dropped whole, the partitions ahead
+#      are minutes (the empty days ahead are gone) and today's ends within
+#      a minute.
 #   e. a task with due jobs and no handler (a camelCase name whose function
 #      was created unquoted) gets one WARNING with the hint in the log.
 #   f. a history row that cannot be written (a CHECK constraint refuses
@@ -145,7 +148,7 @@ run_case('d', sub {
 	my $day = $node->safe_psql($db,
 		q{SELECT (now() at time zone 'UTC' - interval '10 days')::date});
 	$node->safe_psql($db, qq{
-SELECT graphile_worker._history_partition('$day');
+SELECT graphile_worker._history_partition('$day 12:00+00', 'day');
 INSERT INTO graphile_worker._private_job_history (job_id, task_identifier, attempt, outcome, finished_at)
   VALUES (-1, 'old', 1, 'completed', '$day 12:00+00');
 });
@@ -163,6 +166,37 @@ SELECT pg_reload_conf();
 	is($node->safe_psql($db,
 		q{SELECT count(*) FROM graphile_worker.job_history WHERE finished_at > now() - interval '1 day'}),
 		$today, 'd: today\'s rows stay');
+
+	# shortened to one minute: partitions of a minute from now on (the
+	# old minute is 3 days back, where no day's partition covers it)
+	is($node->safe_psql($db, q{
+SELECT graphile_worker._history_partition(now() - interval '3 days', 'minute') IS NOT NULL}),
+		't', 'd: a partition of the minute 3 days ago is created');
+	my $old = $node->safe_psql($db, q{
+INSERT INTO graphile_worker._private_job_history (job_id, task_identifier, attempt, outcome, finished_at)
+  VALUES (-2, 'old', 1, 'completed', now() - interval '3 days');
+SELECT tableoid::regclass FROM graphile_worker._private_job_history WHERE job_id = -2;
+});
+	like($old, qr/^graphile_worker\._private_job_history_\d{8}_\d{4}$/, 'd: a minute\'s partition');
+	$node->safe_psql($db, q{
+ALTER SYSTEM SET graphile_worker.history_retention = '1min';
+SELECT pg_reload_conf();
+});
+	poll_is($node, $db, "SELECT to_regclass('$old') IS NULL", 't',
+		'd: with history_retention = 1min, that minute 3 days ago is dropped whole');
+	is($node->safe_psql($db, q{
+SELECT (count(*) FILTER (WHERE to_at - from_at = interval '1 minute') >= 2) || '|'
+    || count(*) FILTER (WHERE to_at - from_at > interval '1 minute')
+  FROM graphile_worker._history_partitions() WHERE from_at > now()}),
+		'true|0', 'd: the partitions ahead are minutes, the days ahead are gone');
+	is($node->safe_psql($db, q{
+SELECT to_at <= now() + interval '1 minute'
+  FROM graphile_worker._history_partitions() WHERE from_at <= now() AND to_at > now()}),
+		't', 'd: today\'s partition ends within a minute');
+	$node->safe_psql($db, q{
+ALTER SYSTEM RESET graphile_worker.history_retention;
+SELECT pg_reload_conf();
+});
 });
 
 run_case('e', sub {
