@@ -106,6 +106,7 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 	GwDatabase *db;
 	GwDbState	state;
 	bool		recheck;
+	bool		stopped = false;
 	pid_t		pid;
 
 	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
@@ -126,22 +127,27 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 		LWLockRelease(gw_shared->lock);
 		return DT_NOEND;
 	}
+	LWLockRelease(gw_shared->lock);
+
+	/* seen stopped first, so that the state read next is its last word */
+	if (l->handle != NULL && GetBackgroundWorkerPid(l->handle, &pid) == BGWH_STOPPED)
+	{
+		pfree(l->handle);
+		l->handle = NULL;
+		stopped = true;
+	}
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
 	recheck = db->recheck;
 	db->recheck = false;
 	state = db->state;
 	LWLockRelease(gw_shared->lock);
 
-	if (l->handle != NULL && GetBackgroundWorkerPid(l->handle, &pid) == BGWH_STOPPED)
+	if (stopped && state != GW_DB_NO_EXTENSION)
 	{
-		pfree(l->handle);
-		l->handle = NULL;
-		if (state != GW_DB_NO_EXTENSION)
-		{
-			/* it exited without saying why: try again, backing off */
-			l->failures++;
-			l->retry_at = TimestampTzPlusMilliseconds(now,
-													  Min(60000, 1000 << Min(l->failures - 1, 6)));
-		}
+		/* it exited without saying why: try again, backing off */
+		l->failures++;
+		l->retry_at = TimestampTzPlusMilliseconds(now,
+												  Min(60000, 1000 << Min(l->failures - 1, 6)));
 	}
 	if (l->handle != NULL)
 		return DT_NOEND;
@@ -159,6 +165,14 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 	if (l->retry_at > now)
 		return l->retry_at;
 
+	/*
+	 * Before it starts: a supervisor that finds no extension may say so
+	 * (GW_DB_NO_EXTENSION) and exit before this process runs again, and
+	 * must not be overwritten, or it would be started once more.
+	 */
+	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
+	db->state = GW_DB_STARTING;
+	LWLockRelease(gw_shared->lock);
 	if (!start_supervisor(l, dbname))
 	{
 		l->handle = NULL;
@@ -172,9 +186,6 @@ tend_database(LaunchedDb *l, const char *dbname, TimestampTz now)
 		return l->retry_at;
 	}
 	slot_warning_given = false;
-	LWLockAcquire(gw_shared->lock, LW_EXCLUSIVE);
-	db->state = GW_DB_STARTING;
-	LWLockRelease(gw_shared->lock);
 	return DT_NOEND;
 }
 
