@@ -9,9 +9,10 @@
  *
  * Sized at server start from max_worker_processes, since every process of
  * ours is a background worker.  A process registers itself once, after it
- * has connected, and its entry is freed by a shmem-exit callback, so the
- * registry never lists a process that has gone (a crash of any backend
- * reinitialises shared memory altogether).
+ * has connected (a job worker only if its slot still wants it, checked
+ * under the lock its supervisor stops it with), and its entry is freed by
+ * a shmem-exit callback, so the registry never lists a process that has
+ * gone (a crash of any backend reinitialises shared memory altogether).
  *
  *-------------------------------------------------------------------------
  */
