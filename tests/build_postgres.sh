@@ -16,6 +16,9 @@
 # for the majors of other Debian releases gw-pg-versions.sources, deb-src
 # entries of deb.debian.org for bullseye (13), trixie (17) and sid (18);
 # each file is added the first time a source package is not known to apt.
+# When the mirror serves none of the versions apt knows, an earlier point
+# release of POOL_RELEASES still in the pool is fetched with curl and
+# checked against its pinned SHA-256.
 #
 # Idempotent: the newest source version that apt can fetch is built only if
 # the stamp file PREFIX/.graphile_worker-build names another version or
@@ -59,6 +62,11 @@ BUILD_DEPENDS="build-essential pkg-config libicu-dev zlib1g-dev libipc-run-perl
 	bison flex"
 STAMP=$PREFIX/.graphile_worker-build
 LABEL="PostgreSQL $MAJOR ($CONFIGURE_FLAGS CFLAGS=$CFLAGS_PG)"
+
+# Earlier point releases, "MAJOR VERSION SHA256" (of the upstream tarball,
+# as in the release's .dsc), for a major whose current source the mirror
+# does not serve: trixie's 17.12 is listed by apt but missing from the pool.
+POOL_RELEASES="17 17.11-0+deb13u1 dd27f2b3c59e73ed14aa3324901242bf69a032a6347805f274e6260322d42979"
 
 stamp_for() { echo "$SRC_PACKAGE $1 $CONFIGURE_FLAGS CFLAGS=$CFLAGS_PG"; }
 
@@ -162,6 +170,29 @@ for v in $versions; do
 		break
 	fi
 done
+# Else an earlier point release that the mirror's pool still holds,
+# checked against the upstream tarball's SHA-256 that its Debian .dsc gives.
+if [ -z "$version" ]; then
+	install_packages curl
+	while read -r major v sha; do
+		[ "$major" = "$MAJOR" ] || continue
+		if [ -z "${GW_PG_REBUILD:-}" ] && [ -f "$STAMP" ] &&
+			[ "$(cat "$STAMP")" = "$(stamp_for "$v")" ]; then
+			echo "== $LABEL: $PREFIX ($v)"
+			exit 0
+		fi
+		orig=${SRC_PACKAGE}_${v%-*}.orig.tar.bz2
+		if curl -fsS -m 300 -o "$SCRATCH/$orig" \
+			"http://deb.debian.org/debian/pool/main/p/$SRC_PACKAGE/$orig" \
+			>>"$SCRATCH/download.log" 2>&1 &&
+			echo "$sha  $SCRATCH/$orig" | sha256sum -c --quiet >>"$SCRATCH/download.log" 2>&1; then
+			version=$v
+			echo "== $SRC_PACKAGE: the mirror serves no version apt knows; $v from its pool"
+			break
+		fi
+		rm -f "$SCRATCH/$orig"
+	done <<<"$POOL_RELEASES"
+fi
 [ -n "$version" ] || { cat "$SCRATCH/download.log"; echo "could not download $SRC_PACKAGE (no version of it is served)"; exit 3; }
 
 start=$(date +%s)
