@@ -94,38 +94,70 @@ run_isolation() {
 	count_regress "$log" $rc
 }
 
-# Each TAP script is run on its own; its "ok"/"not ok" lines are counted, and
-# a script that dies or misses its plan counts as one more failure.
+# Each TAP script runs in its own process with its own servers, GW_TAP_JOBS
+# (default 2) at a time: the scripts spend most of their time waiting for
+# their servers, so two share the machine's cores without slowing each
+# other much.  Their "ok"/"not ok" lines are counted afterwards, in name
+# order; a script that dies or misses its plan counts as one more failure.
 run_tap() {
-	local t log rc p f plan
+	local t jobs=${GW_TAP_JOBS:-2} running=0 scripts=()
 	for t in "$WORK"/tests/t/"${GW_TAP:-}"*.pl; do
 		[ -e "$t" ] || continue
-		log=$WORK/tap_$(basename "$t" .pl).log
-		(cd "$WORK/tests" && run_as env PATH="$BINDIR:$PATH" \
-			TESTDIR="$WORK/tests" TESTDATADIR="$WORK/tests/tmp_check" \
-			TESTLOGDIR="$WORK/tests/tmp_check/log" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
-			PERL5LIB="$PGXS_DIR/test/perl:$WORK/tests/t" \
-			GW_SOURCE_DIR="$WORK" \
-			perl "$t") >"$log" 2>&1
-		rc=$?
-		if [ "$rc" = 0 ] && grep -qE '^1\.\.0 # SKIP' "$log"; then
-			echo "$(basename "$t"): $(grep -E '^1\.\.0 # SKIP' "$log")"
-			skipped=$((skipped + 1))
-			continue
+		scripts+=("$t")
+		run_tap_script "$t" &
+		running=$((running + 1))
+		if [ "$running" -ge "$jobs" ]; then
+			wait -n
+			running=$((running - 1))
 		fi
-		p=$(grep -cE '^ok [0-9]+' "$log")
-		f=$(grep -cE '^not ok [0-9]+' "$log")
-		plan=$(grep -oE '^1\.\.[0-9]+' "$log" | head -1 | cut -d. -f3)
-		if [ "$rc" != 0 ] || [ -z "$plan" ] || [ "$plan" != $((p + f)) ]; then
-			[ "$f" = 0 ] && f=1
-			echo "--- $(basename "$t") FAILED (exit $rc)"
-			cat "$log"
-			tail -50 "$WORK"/tests/tmp_check/log/*"$(basename "$t" .pl)"*.log 2>/dev/null
-		else
-			grep -E '^(ok|not ok|# SKIP|ok .*# skip)' "$log" | sed "s|^|$(basename "$t"): |"
-		fi
-		count "$p" "$f"
 	done
+	wait
+	for t in "${scripts[@]}"; do
+		tap_result "$t"
+	done
+}
+
+# run_tap_script SCRIPT runs one TAP script into tap_NAME.log, and its exit
+# status and seconds into tap_NAME.rc.
+run_tap_script() {
+	local t=$1 name log start rc
+	name=$(basename "$t" .pl)
+	log=$WORK/tap_$name.log
+	start=$SECONDS
+	(cd "$WORK/tests" && run_as env PATH="$BINDIR:$PATH" \
+		TESTDIR="$WORK/tests" TESTDATADIR="$WORK/tests/tmp_check" \
+		TESTLOGDIR="$WORK/tests/tmp_check/log" PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" \
+		PERL5LIB="$PGXS_DIR/test/perl:$WORK/tests/t" \
+		GW_SOURCE_DIR="$WORK" \
+		perl "$t") >"$log" 2>&1
+	rc=$?
+	echo "$rc $((SECONDS - start))" >"$WORK/tap_$name.rc"
+}
+
+# tap_result SCRIPT counts and prints what run_tap_script left.
+tap_result() {
+	local t=$1 name log rc secs p f plan
+	name=$(basename "$t" .pl)
+	log=$WORK/tap_$name.log
+	read -r rc secs <"$WORK/tap_$name.rc" || { rc=1; secs=?; }
+	if [ "$rc" = 0 ] && grep -qE '^1\.\.0 # SKIP' "$log"; then
+		echo "$name.pl: $(grep -E '^1\.\.0 # SKIP' "$log")"
+		skipped=$((skipped + 1))
+		return
+	fi
+	p=$(grep -cE '^ok [0-9]+' "$log")
+	f=$(grep -cE '^not ok [0-9]+' "$log")
+	plan=$(grep -oE '^1\.\.[0-9]+' "$log" | head -1 | cut -d. -f3)
+	if [ "$rc" != 0 ] || [ -z "$plan" ] || [ "$plan" != $((p + f)) ]; then
+		[ "$f" = 0 ] && f=1
+		echo "--- $name.pl FAILED (exit $rc, $secs s)"
+		cat "$log"
+		tail -50 "$WORK"/tests/tmp_check/log/*"$name"*.log 2>/dev/null
+	else
+		grep -E '^(ok|not ok|# SKIP|ok .*# skip)' "$log" | sed "s|^|$name.pl: |"
+		echo "$name.pl: $secs s"
+	fi
+	count "$p" "$f"
 }
 
 # cmocka: one program per tests/unit/*.c, linked with the pure-C sources it
