@@ -4,7 +4,9 @@
 #   make install    install the library and the extension's SQL files
 #   make test       install what is missing, build, install, run every suite
 #                   (GW_CASSERT=1, the default when CI=true: also make
-#                   check-cassert's pass); PG=18: against PostgreSQL 18
+#                   check-cassert's pass; CI=true also runs regress,
+#                   isolation and tap against assert-enabled 13, 17 and 18,
+#                   GW_OTHER_PG); PG=18: against PostgreSQL 18
 #                   built once from Debian's source package into
 #                   /var/cache/graphile_worker (tests/build_postgres.sh)
 #   make check-cassert  the suites against an assert-enabled PostgreSQL,
@@ -108,10 +110,10 @@ test:
 	GW_PG=$(PG) bash tests/run.sh
 
 check-cassert:
-	GW_PG=$(PG) GW_CASSERT=only bash tests/run.sh
+	GW_PG=$(PG) GW_CASSERT=only GW_OTHER_PG= bash tests/run.sh
 
 test-versions:
-	GW_PG="$(PG_VERSIONS)" GW_PG_ABSENT=skip GW_CASSERT=0 bash tests/run.sh
+	GW_PG="$(PG_VERSIONS)" GW_PG_ABSENT=skip GW_CASSERT=0 GW_OTHER_PG= bash tests/run.sh
 
 deb:
 	bash tests/deb.sh build $(DEB_DIR) && bash tests/deb.sh check $(DEB_DIR)

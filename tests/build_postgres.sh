@@ -56,10 +56,6 @@ source "$(dirname "$SCRIPT")/setup.sh"
 SRC_PACKAGE=postgresql-$MAJOR
 CONFIGURE_FLAGS="$* --enable-tap-tests --with-icu --without-readline"
 CONFIGURE_FLAGS=${CONFIGURE_FLAGS# }
-# bison and flex: since 17 the tarballs no longer carry the generated
-# parsers
-BUILD_DEPENDS="build-essential pkg-config libicu-dev zlib1g-dev libipc-run-perl
-	bison flex"
 STAMP=$PREFIX/.graphile_worker-build
 LABEL="PostgreSQL $MAJOR ($CONFIGURE_FLAGS CFLAGS=$CFLAGS_PG)"
 
@@ -136,12 +132,12 @@ versions=$(source_versions || true)
 if [ -z "$versions" ] && [ ! -f /etc/apt/sources.list.d/gw-deb-src.sources ] &&
 	[ ! -f /etc/apt/sources.list.d/gw-deb-src.list ]; then
 	add_system_deb_src
-	apt-get update -qq
+	apt_get update -qq
 	versions=$(source_versions || true)
 fi
 if [ -z "$versions" ] && [ ! -f /etc/apt/sources.list.d/gw-pg-versions.sources ]; then
 	add_other_deb_src
-	apt-get update -qq
+	apt_get update -qq
 	versions=$(source_versions || true)
 fi
 [ -n "$versions" ] || { echo "no $SRC_PACKAGE source package known to apt"; exit 3; }
@@ -164,7 +160,7 @@ for v in $versions; do
 		echo "== $LABEL: $PREFIX ($v)"
 		exit 0
 	fi
-	if (cd "$SCRATCH" && apt-get source --download-only -qq "$SRC_PACKAGE=$v") \
+	if (cd "$SCRATCH" && apt_get source --download-only -qq "$SRC_PACKAGE=$v") \
 		>"$SCRATCH/download.log" 2>&1; then
 		version=$v
 		break
@@ -197,7 +193,7 @@ fi
 
 start=$(date +%s)
 echo "== building $LABEL from $SRC_PACKAGE $version into $PREFIX"
-install_packages $BUILD_DEPENDS
+install_packages $PG_BUILD_PACKAGES
 
 LOG=$SCRATCH/build.log
 mkdir "$SCRATCH/src"

@@ -29,6 +29,13 @@
 #               default when CI=true and GW_PG is not set), GW_CASSERT=only
 #               runs it alone (`make check-cassert`), GW_CASSERT=0 leaves
 #               it out (the default otherwise).
+#   others      $GW_OTHER_SUITES (default regress isolation tap) against
+#               each major of GW_OTHER_PG built with assertions, one pass
+#               each: "13 17 18" by default in CI (CI=true and GW_PG not
+#               set), none otherwise.
+# Servers built from source are built one after another by a background
+# job started before the first pass, niced, in the order the passes need
+# them; a pass waits for its own (build_postgres.sh locks each prefix).
 # A major of GW_PG whose sources cannot be had (not known to apt, or not
 # served by the mirror) counts as a failure, or as skipped with
 # GW_PG_ABSENT=skip (`make test-versions`).
@@ -51,6 +58,11 @@ CASSERT=${GW_CASSERT:-}
 if [ -z "$CASSERT" ]; then
 	[ "${CI:-}" = true ] && [ -z "${GW_PG:-}" ] && CASSERT=1 || CASSERT=0
 fi
+OTHER_PG=${GW_OTHER_PG-}
+if [ -z "${GW_OTHER_PG+set}" ] && [ "${CI:-}" = true ] && [ -z "${GW_PG:-}" ]; then
+	OTHER_PG="13 17 18"
+fi
+OTHER_SUITES=${GW_OTHER_SUITES:-regress isolation tap}
 ABSENT=${GW_PG_ABSENT:-}
 DEBIAN_PG_CONFIG=${PG_CONFIG:-}
 
@@ -95,23 +107,28 @@ run_isolation() {
 }
 
 # Each TAP script runs in its own process with its own servers, GW_TAP_JOBS
-# (default 2) at a time: the scripts spend most of their time waiting for
-# their servers, so two share the machine's cores without slowing each
-# other much.  Their "ok"/"not ok" lines are counted afterwards, in name
+# (default 3) at a time: the scripts spend most of their time waiting for
+# their servers (two at a time leave 70 % of 2 cores idle), so three share
+# the machine without slowing each other much.  Their "ok"/"not ok" lines are counted afterwards, in name
 # order; a script that dies or misses its plan counts as one more failure.
 run_tap() {
-	local t jobs=${GW_TAP_JOBS:-2} running=0 scripts=()
+	local t jobs=${GW_TAP_JOBS:-3} scripts=()
 	for t in "$WORK"/tests/t/"${GW_TAP:-}"*.pl; do
-		[ -e "$t" ] || continue
-		scripts+=("$t")
-		run_tap_script "$t" &
-		running=$((running + 1))
-		if [ "$running" -ge "$jobs" ]; then
-			wait -n
-			running=$((running - 1))
-		fi
+		[ -e "$t" ] && scripts+=("$t")
 	done
-	wait
+	# in a subshell, whose only children are the scripts (not build_ahead)
+	(
+		running=0
+		for t in "${scripts[@]}"; do
+			run_tap_script "$t" &
+			running=$((running + 1))
+			if [ "$running" -ge "$jobs" ]; then
+				wait -n
+				running=$((running - 1))
+			fi
+		done
+		wait
+	)
 	for t in "${scripts[@]}"; do
 		tap_result "$t"
 	done
@@ -309,6 +326,36 @@ version_pass() {
 	fi
 }
 
+# source_builds: "MAJOR KIND" of each server built from source, in the
+# order of the passes below.
+source_builds() {
+	local v
+	for v in $PG; do
+		[ "$CASSERT" != only ] && [ "$v" != "$PG_MAJOR" ] && echo "$v plain"
+		[ "$CASSERT" != 0 ] && echo "$v cassert"
+	done
+	for v in $OTHER_PG; do
+		echo "$v cassert"
+	done
+}
+
+# build_ahead builds them one after another in the background (the passes
+# mostly wait for their servers, leaving the CPUs to it), into
+# $BUILD_AHEAD_LOG.
+build_ahead() {
+	local builds
+	builds=$(source_builds)
+	[ -n "$builds" ] || return 0
+	install_packages $PG_BUILD_PACKAGES || return 0
+	BUILD_AHEAD_LOG=$(mktemp "${TMPDIR:-/tmp}"/graphile_worker_builds.XXXXXX)
+	(while read -r major kind; do
+		(source_postgres "$major" "$kind")
+	done <<<"$builds") >"$BUILD_AHEAD_LOG" 2>&1 &
+	BUILD_AHEAD_PID=$!
+}
+BUILD_AHEAD_PID=
+build_ahead
+
 for v in $PG; do
 	label=
 	[ "$PG" != "$v" ] && label="pg$v "
@@ -321,6 +368,11 @@ for v in $PG; do
 	[ "$CASSERT" != only ] && version_pass "$v" "$label" "$suites" "$ABSENT"
 	[ "$CASSERT" != 0 ] && source_pass "$v" cassert "${label}cassert " "$CASSERT_SUITES" "$ABSENT"
 done
+
+for v in $OTHER_PG; do
+	source_pass "$v" cassert "pg$v cassert " "$OTHER_SUITES" "$ABSENT"
+done
+[ -n "$BUILD_AHEAD_PID" ] && wait "$BUILD_AHEAD_PID" && rm -f "$BUILD_AHEAD_LOG"
 
 # the last line is always "N passed, M failed"
 [ "$skipped" -gt 0 ] && echo "$skipped skipped (see above)"

@@ -14,8 +14,20 @@ PG_CACHE=${GW_PG_CACHE:-/var/cache/graphile_worker}
 PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
 	libcmocka-dev libipc-run-perl pkg-config"
 
+# What tests/build_postgres.sh needs to build a server from source (bison
+# and flex: since 17 the tarballs no longer carry the generated parsers).
+PG_BUILD_PACKAGES="build-essential pkg-config libicu-dev zlib1g-dev
+	libipc-run-perl bison flex"
+
 as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# apt_get ARG... runs apt-get as root, one at a time: servers of other
+# majors may be built in the background while a suite installs packages.
+apt_get() {
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		flock /var/lock/graphile_worker-apt.lock apt-get "$@"
 }
 
 # install_packages [PACKAGE...] installs those of the packages that are
@@ -31,9 +43,8 @@ install_packages() {
 	[ $# -eq 0 ] && ! command -v npm >/dev/null && missing+=(nodejs npm)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	echo "== installing: ${missing[*]}"
-	as_root apt-get update -qq &&
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends "${missing[@]}" >/dev/null
+	apt_get update -qq &&
+		apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # find_postgres sets PG_CONFIG (Debian's server unless PG_CONFIG is set),
