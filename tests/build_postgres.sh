@@ -52,6 +52,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 PG_MAJOR=$MAJOR
 source "$(dirname "$SCRIPT")/setup.sh"
+# Under `make test` this runs inside make: PostgreSQL's makefiles generate
+# their headers only at MAKELEVEL 0.
+unset MAKELEVEL MAKEFLAGS MFLAGS
 
 SRC_PACKAGE=postgresql-$MAJOR
 CONFIGURE_FLAGS="$* --enable-tap-tests --with-icu --without-readline"
